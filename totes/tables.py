@@ -1,0 +1,189 @@
+"""The totesys source tables, defined once.
+
+Every SQL identifier the jobs send to the source comes from here, never from input strings. The generator,
+the ingestion job, the transformation job's input contracts and the tests all read these definitions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Column:
+    """One source column: its name, its PostgreSQL type as declared, and whether it may be NULL."""
+
+    name: str
+    pg_type: str
+    nullable: bool = False
+
+    @property
+    def select_expression(self) -> str:
+        """The expression the ingestion read uses: enums leave the database as text (JDBC cannot map them)."""
+        if self.pg_type in ENUM_TYPES:
+            return f'"{self.name}"::text AS "{self.name}"'
+        return f'"{self.name}"'
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    """One totesys table: name, integer serial primary key, and its columns in table order."""
+
+    name: str
+    columns: tuple[Column, ...]
+
+    @property
+    def primary_key(self) -> str:
+        return f"{self.name}_id"
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(column.name for column in self.columns)
+
+    @property
+    def quoted_name(self) -> str:
+        # "transaction" is a reserved word; quoting every table keeps one rule for all.
+        return f'"{self.name}"'
+
+    def column(self, name: str) -> Column:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(f"{self.name} has no column {name!r}")
+
+
+ENUM_TYPES = {'"PaymentTypeName"', '"TransactionType"'}
+
+_CREATED_AT = Column("created_at", "timestamp(3)")
+_LAST_UPDATED = Column("last_updated", "timestamp(3)")
+
+
+def _table(name: str, *columns: Column) -> SourceTable:
+    return SourceTable(name, (Column(f"{name}_id", "integer"), *columns))
+
+
+ADDRESS = _table(
+    "address",
+    Column("address_line_1", "text"),
+    Column("address_line_2", "text", nullable=True),
+    Column("district", "text", nullable=True),
+    Column("city", "text"),
+    Column("postal_code", "text"),
+    Column("country", "text"),
+    Column("phone", "text"),
+    _CREATED_AT,
+    _LAST_UPDATED,
+)
+COUNTERPARTY = _table(
+    "counterparty",
+    Column("counterparty_legal_name", "text"),
+    Column("legal_address_id", "integer"),
+    Column("commercial_contact", "text", nullable=True),
+    Column("delivery_contact", "text", nullable=True),
+    _CREATED_AT,
+    _LAST_UPDATED,
+)
+CURRENCY = _table("currency", Column("currency_code", "varchar(3)"), _CREATED_AT, _LAST_UPDATED)
+DEPARTMENT = _table(
+    "department",
+    Column("department_name", "text"),
+    Column("location", "text", nullable=True),
+    Column("manager", "text", nullable=True),
+    _CREATED_AT,
+    _LAST_UPDATED,
+)
+DESIGN = _table(
+    "design",
+    _CREATED_AT,
+    Column("design_name", "text"),
+    Column("file_location", "text"),
+    Column("file_name", "text"),
+    _LAST_UPDATED,
+)
+PAYMENT_TYPE = _table(
+    "payment_type", Column("payment_type_name", '"PaymentTypeName"'), _CREATED_AT, _LAST_UPDATED
+)
+STAFF = _table(
+    "staff",
+    Column("first_name", "text"),
+    Column("last_name", "text"),
+    Column("department_id", "integer"),
+    Column("email_address", "text"),
+    _CREATED_AT,
+    _LAST_UPDATED,
+)
+SALES_ORDER = _table(
+    "sales_order",
+    _CREATED_AT,
+    _LAST_UPDATED,
+    Column("design_id", "integer"),
+    Column("staff_id", "integer"),
+    Column("counterparty_id", "integer"),
+    Column("units_sold", "integer"),
+    Column("unit_price", "numeric(10,2)"),
+    Column("currency_id", "integer"),
+    Column("agreed_delivery_date", "text"),
+    Column("agreed_payment_date", "text"),
+    Column("agreed_delivery_location_id", "integer"),
+)
+PURCHASE_ORDER = _table(
+    "purchase_order",
+    _CREATED_AT,
+    _LAST_UPDATED,
+    Column("staff_id", "integer"),
+    Column("counterparty_id", "integer"),
+    Column("item_code", "text"),
+    Column("item_quantity", "integer"),
+    Column("item_unit_price", "numeric(10,2)"),
+    Column("currency_id", "integer"),
+    Column("agreed_delivery_date", "text"),
+    Column("agreed_payment_date", "text"),
+    Column("agreed_delivery_location_id", "integer"),
+)
+TRANSACTION = _table(
+    "transaction",
+    Column("transaction_type", '"TransactionType"'),
+    Column("sales_order_id", "integer", nullable=True),
+    Column("purchase_order_id", "integer", nullable=True),
+    _CREATED_AT,
+    _LAST_UPDATED,
+)
+PAYMENT = _table(
+    "payment",
+    _CREATED_AT,
+    _LAST_UPDATED,
+    Column("transaction_id", "integer"),
+    Column("counterparty_id", "integer"),
+    Column("payment_amount", "numeric(10,2)"),
+    Column("currency_id", "integer"),
+    Column("payment_type_id", "integer"),
+    Column("paid", "boolean"),
+    Column("payment_date", "text"),
+    Column("company_ac_number", "integer"),
+    Column("counterparty_ac_number", "integer"),
+)
+
+# Foreign-key order: parents before children, the order for loading and for reading a consistent picture.
+SOURCE_TABLES: tuple[SourceTable, ...] = (
+    ADDRESS,
+    COUNTERPARTY,
+    CURRENCY,
+    DEPARTMENT,
+    DESIGN,
+    PAYMENT_TYPE,
+    STAFF,
+    SALES_ORDER,
+    PURCHASE_ORDER,
+    TRANSACTION,
+    PAYMENT,
+)
+SOURCE_TABLES_BY_NAME: dict[str, SourceTable] = {table.name: table for table in SOURCE_TABLES}
+
+
+def source_table(name: str) -> SourceTable:
+    """The definition of a source table; an unknown name is an error that lists the known ones."""
+    try:
+        return SOURCE_TABLES_BY_NAME[name]
+    except KeyError:
+        known = ", ".join(SOURCE_TABLES_BY_NAME)
+        raise KeyError(f"unknown totesys table {name!r}; known tables: {known}") from None
