@@ -1,0 +1,58 @@
+"""The Spark configuration the Glue runtime would give the jobs, for local runs and tests.
+
+Glue provides the PostgreSQL JDBC driver and runs in UTC; locally the driver comes from Debian's
+``libpostgresql-jdbc-java`` and the time zone is pinned here, so timestamps without time zone read from the
+source keep their wall-clock value on both runtimes.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+
+JDBC_DRIVER_JAR = os.environ.get("TOTES_JDBC_DRIVER", "/usr/share/java/postgresql.jar")
+
+
+def local_spark_conf() -> dict[str, str]:
+    conf = {
+        "spark.master": os.environ.get("TOTES_SPARK_MASTER", "local[2]"),
+        "spark.jars": JDBC_DRIVER_JAR,
+        "spark.sql.session.timeZone": "UTC",
+        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+        # Two cores: a handful of shuffle partitions beats the default 200 tiny tasks.
+        "spark.sql.shuffle.partitions": os.environ.get("TOTES_SHUFFLE_PARTITIONS", "4"),
+        # INT96 is Spark's legacy default; Athena, DuckDB and pyarrow all read microsecond timestamps natively.
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.ui.enabled": os.environ.get("TOTES_SPARK_UI", "false"),
+        "spark.driver.memory": os.environ.get("TOTES_SPARK_DRIVER_MEMORY", "4g"),
+    }
+    event_log_dir = os.environ.get("TOTES_SPARK_EVENT_LOG_DIR")
+    if event_log_dir:
+        os.makedirs(event_log_dir, exist_ok=True)
+        conf["spark.eventLog.enabled"] = "true"
+        conf["spark.eventLog.dir"] = event_log_dir
+    return conf
+
+
+def configure_spark_submit() -> None:
+    """Make a plain ``SparkContext.getOrCreate()`` (what a Glue script calls) start with the local conf.
+
+    Only effective before the JVM starts; a session created earlier (tests, the runner) keeps its own conf.
+    """
+    if "PYSPARK_SUBMIT_ARGS" in os.environ:
+        return
+    conf = local_spark_conf()
+    args = [f"--master {shlex.quote(conf.pop('spark.master'))}", f"--driver-memory {conf.pop('spark.driver.memory')}"]
+    args += [f"--conf {shlex.quote(f'{key}={value}')}" for key, value in conf.items()]
+    os.environ["PYSPARK_SUBMIT_ARGS"] = " ".join(args) + " pyspark-shell"
+
+
+def get_local_spark(app_name: str = "totes-local"):
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(app_name)
+    for key, value in local_spark_conf().items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
