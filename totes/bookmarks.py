@@ -23,6 +23,7 @@ import json
 import logging
 
 from totes.logs import log_event
+from totes.manifests import list_manifest_run_ids
 from totes.zones import ZoneStore
 
 logger = logging.getLogger("totes.bookmarks")
@@ -58,6 +59,15 @@ class JobBookmark:
             return json.loads(self.store.read_text(key))
         return {"JobName": self.job_name, "Version": 0, "Run": 0, "Attempt": 0, "RunId": None,
                 "PreviousRunId": None, "JobBookmark": {}}
+
+    @property
+    def last_accounted_run_id(self) -> str | None:
+        """The newest run whose outputs the committed state accounts for (None: no run is accounted for).
+
+        Runs with a later id wrote manifests without moving the bookmark (killed between the two writes, or
+        run with ``pause``/``disable``); after a reset, runs up to the reset are deliberately forgotten.
+        """
+        return self._entry.get("RunId") or self._entry.get("ResetAfterRunId")
 
     @property
     def entry(self) -> dict:
@@ -104,10 +114,15 @@ class JobBookmark:
 def reset_bookmark(store: ZoneStore, job_name: str) -> bool:
     """Forget a job's state, like ``aws glue reset-job-bookmark``: its next run reads everything again.
 
-    Like Glue's reset, this does not clean the job's targets. Returns whether there was state to delete.
+    Like Glue's reset, this does not clean the job's targets. The entry left behind has no state, only the
+    newest run at the time of the reset, so that the next run re-reads everything instead of mistaking the
+    earlier runs for runs that were killed before committing. Returns whether there was state to forget.
     """
     key = bookmark_key(job_name)
-    existed = store.exists(key)
-    store.delete(key)
+    existed = store.exists(key) and bool(json.loads(store.read_text(key)).get("JobBookmark"))
+    run_ids = list_manifest_run_ids(store, job_name)
+    entry = {"JobName": job_name, "Version": 0, "Run": 0, "Attempt": 0, "RunId": None, "PreviousRunId": None,
+             "JobBookmark": {}, "ResetAfterRunId": run_ids[-1] if run_ids else None}
+    store.write_text(key, json.dumps(entry, indent=2, sort_keys=True))
     log_event(logger, "bookmark reset", job=job_name, existed=existed)
     return existed

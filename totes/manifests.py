@@ -68,14 +68,21 @@ def write_manifest(store: ZoneStore, manifest: RunManifest) -> str:
     return key
 
 
-def list_manifests(store: ZoneStore, job_name: str, after_run_id: str | None = None) -> list[RunManifest]:
-    """Committed manifests of a job in run order, optionally only those after ``after_run_id``."""
-    manifests = []
+def list_manifest_run_ids(store: ZoneStore, job_name: str, after_run_id: str | None = None) -> list[str]:
+    """Run ids of a job's committed manifests in run order, optionally only those after ``after_run_id``."""
+    run_ids = []
     for key in store.list_keys(manifest_prefix(job_name)):
         if not key.endswith(".json"):
             continue
         run_id = key.rsplit("/", 1)[-1][: -len(".json")]
-        if after_run_id is not None and run_id <= after_run_id:
-            continue
-        manifests.append(RunManifest.from_json(store.read_text(key)))
-    return sorted(manifests, key=lambda manifest: manifest.run_id)
+        if after_run_id is None or run_id > after_run_id:
+            run_ids.append(run_id)
+    return sorted(run_ids)
+
+
+def list_manifests(store: ZoneStore, job_name: str, after_run_id: str | None = None) -> list[RunManifest]:
+    """Committed manifests of a job in run order, optionally only those after ``after_run_id``."""
+    return [
+        RunManifest.from_json(store.read_text(f"{manifest_prefix(job_name)}{run_id}.json"))
+        for run_id in list_manifest_run_ids(store, job_name, after_run_id)
+    ]

@@ -1,0 +1,35 @@
+"""Errors the ingestion job raises, each naming what is wrong and never carrying a password."""
+
+from __future__ import annotations
+
+
+class IngestionError(RuntimeError):
+    """Base class: the ingestion run failed and its bookmark did not advance."""
+
+
+class SourceUnavailableError(IngestionError):
+    """The source database could not be reached or refused the credentials."""
+
+
+class JobArgumentError(IngestionError, ValueError):
+    """A job argument has a value the job cannot use."""
+
+
+def java_root_cause(error: BaseException) -> str:
+    """The innermost Java exception message of a Py4J error, else ``str(error)``'s first line."""
+    java_exception = getattr(error, "java_exception", None)
+    message = None
+    while java_exception is not None:
+        message = java_exception.toString()
+        java_exception = java_exception.getCause()
+    if message is None:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return message
+
+
+def scrub(text: str, *secret_values: str) -> str:
+    """Remove secret values from a message, belt and braces for driver messages we do not control."""
+    for value in secret_values:
+        if value:
+            text = text.replace(value, "***")
+    return text

@@ -1,0 +1,292 @@
+"""One ingestion run: every source table's new row versions into the ingestion zone, then one manifest.
+
+Layout of the ingestion zone (README, "Zones"):
+
+    <zone>/<table>/ingest_date=YYYY-MM-DD/run_id=<run id>/part-*.parquet   data, one folder per table and run
+    <zone>/_manifests/totesys-ingest/<run id>.json                        the commit record of a run
+    <zone>/_state/bookmarks/totesys-ingest.json                           the job bookmark (read windows)
+
+Order of effects, which is what makes a failure harmless: data files first (in folders no earlier run used),
+then the manifest (one atomic write: the run becomes visible downstream), then the bookmark (one atomic write).
+A run that dies before its manifest leaves only orphan folders that no reader takes; one that dies between
+manifest and bookmark is re-read by the next run, whose overlap de-duplication drops what was already written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from totes.bookmarks import ENABLE, JobBookmark
+from totes.ingest.errors import SourceUnavailableError, java_root_cause, scrub
+from totes.ingest.source_schema import ObservedColumn, check_source_schema, columns_query, SchemaDriftError
+from totes.ingest.window import (
+    CLOCK_QUERY,
+    ReadWindow,
+    SourceClock,
+    WindowPolicy,
+    format_timestamp,
+    next_window,
+    parse_timestamp,
+    upper_bound,
+    window_query,
+)
+from totes.logs import log_event
+from totes.manifests import RunManifest, TableOutput, list_manifests, write_manifest
+from totes.secrets import DatabaseCredentials
+from totes.settings import JDBC_FETCH_SIZE
+from totes.tables import SourceTable
+from totes.zones import ZoneStore
+
+logger = logging.getLogger("totes.ingest")
+
+_SPARK_TYPES = {
+    "integer": T.IntegerType(),
+    "text": T.StringType(),
+    "varchar(3)": T.StringType(),
+    "boolean": T.BooleanType(),
+    "timestamp(3)": T.TimestampType(),
+    "numeric(10,2)": T.DecimalType(10, 2),
+    '"PaymentTypeName"': T.StringType(),
+    '"TransactionType"': T.StringType(),
+}
+
+
+def expected_spark_schema(table: SourceTable) -> T.StructType:
+    """The schema of a table's parquet files in the ingestion zone: the contract with the transformation job."""
+    return T.StructType(
+        [T.StructField(column.name, _SPARK_TYPES[column.pg_type], column.nullable) for column in table.columns]
+    )
+
+
+def transformation_ctx(table: SourceTable) -> str:
+    return f"source_{table.name}"
+
+
+class SourceReader:
+    """Reads the source through Glue's JDBC connection type (``postgresql``) with pushed-down queries."""
+
+    def __init__(self, glue_context, credentials: DatabaseCredentials, fetch_size: int = JDBC_FETCH_SIZE):
+        self.glue_context = glue_context
+        self.credentials = credentials
+        self.fetch_size = fetch_size
+
+    def query(self, sql: str, dbtable: str) -> DataFrame:
+        options = {
+            "url": self.credentials.jdbc_url,
+            "user": self.credentials.username,
+            "password": self.credentials.password,
+            "dbtable": dbtable,
+            "sampleQuery": sql,
+            "fetchsize": str(self.fetch_size),
+        }
+        try:
+            frame = self.glue_context.create_dynamic_frame.from_options(
+                connection_type="postgresql", connection_options=options
+            )
+            return frame.toDF()
+        except Exception as error:  # noqa: BLE001 - re-raised with a clear, password-free message
+            raise self._unavailable(error) from None
+
+    def collect(self, sql: str, dbtable: str) -> list:
+        try:
+            return self.query(sql, dbtable).collect()
+        except SourceUnavailableError:
+            raise
+        except Exception as error:  # noqa: BLE001 - re-raised with a clear, password-free message
+            raise self._unavailable(error) from None
+
+    def _unavailable(self, error: BaseException) -> SourceUnavailableError:
+        cause = scrub(java_root_cause(error), self.credentials.password)
+        return SourceUnavailableError(f"cannot read the source database {self.credentials.describe()}: {cause}")
+
+    def clock(self) -> SourceClock:
+        row = self.collect(CLOCK_QUERY, "pg_stat_activity")[0]
+        return SourceClock(now=row["db_now"], oldest_open_transaction_start=row["oldest_open_transaction_start"])
+
+    def observed_columns(self, tables: list[SourceTable]) -> list[ObservedColumn]:
+        rows = self.collect(columns_query(tables), "information_schema.columns")
+        return [ObservedColumn(**row.asDict()) for row in rows]
+
+
+@dataclass
+class TableResult:
+    table: str
+    window: ReadWindow
+    rows: int = 0
+    files: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def status(self) -> str:
+        return "written" if self.rows else "unchanged"
+
+
+@dataclass
+class IngestionResult:
+    run_id: str
+    manifest_key: str
+    tables: list[TableResult]
+    upper_bound_note: str | None = None
+
+    @property
+    def total_rows(self) -> int:
+        return sum(result.rows for result in self.tables)
+
+
+class IngestionRun:
+    """Reads every table's window, writes new versions, then commits the manifest and stages the bookmark."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        reader: SourceReader,
+        zone: ZoneStore,
+        bookmark: JobBookmark,
+        run_id: str,
+        tables: list[SourceTable],
+        policy: WindowPolicy,
+        glue_job_run_id: str | None = None,
+    ):
+        self.spark = spark
+        self.reader = reader
+        self.zone = zone
+        self.bookmark = bookmark
+        self.run_id = run_id
+        self.tables = tables
+        self.policy = policy
+        self.glue_job_run_id = glue_job_run_id
+
+    def run(self) -> IngestionResult:
+        started_at = dt.datetime.now(dt.timezone.utc)
+        check_source_schema(self.tables, self.reader.observed_columns(self.tables))
+        clock = self.reader.clock()
+        run_upper_bound, waited_too_long = upper_bound(clock, self.policy)
+        note = None
+        if waited_too_long:
+            note = (
+                f"a source transaction open since {format_timestamp(clock.oldest_open_transaction_start)} is older "
+                f"than max_transaction_wait; its rows are caught by the overlap if it commits within "
+                f"{self.policy.overlap}"
+            )
+            log_event(logger, "old open transaction not waited for", logging.WARNING, detail=note)
+        log_event(logger, "run started", run_id=self.run_id, db_now=format_timestamp(clock.now),
+                  upper_bound=format_timestamp(run_upper_bound), tables=len(self.tables))
+        ingest_date = started_at.strftime("%Y-%m-%d")
+        self._uncommitted_outputs = self._outputs_of_runs_after_bookmark()
+        results = [self._ingest_table(table, run_upper_bound, ingest_date) for table in self.tables]
+        manifest = RunManifest(
+            job_name=self.bookmark.job_name,
+            run_id=self.run_id,
+            started_at=started_at.isoformat(),
+            finished_at=dt.datetime.now(dt.timezone.utc).isoformat(),
+            bookmark_option=self.bookmark.option,
+            glue_job_run_id=self.glue_job_run_id,
+            tables={
+                result.table: TableOutput(
+                    table=result.table,
+                    rows=result.rows,
+                    files=result.files,
+                    window=result.window.to_dict(),
+                    details={"status": result.status, "seconds": result.seconds},
+                )
+                for result in results
+            },
+        )
+        manifest_key = write_manifest(self.zone, manifest)
+        log_event(logger, "manifest written", manifest=manifest_key, rows=sum(r.rows for r in results))
+        return IngestionResult(self.run_id, manifest_key, results, note)
+
+    def _ingest_table(self, table: SourceTable, run_upper_bound: dt.datetime, ingest_date: str) -> TableResult:
+        started = time.monotonic()
+        ctx = transformation_ctx(table)
+        state = self.bookmark.state(ctx) or {}
+        window = next_window(parse_timestamp(state.get("to_inclusive")), run_upper_bound, self.policy)
+        source_df = self.reader.query(window_query(table, window), table.name)
+        self._check_types(table, source_df)
+        recent_outputs = state.get("recent_outputs", []) + self._uncommitted_outputs.get(table.name, [])
+        new_versions_df = source_df
+        if recent_outputs:
+            new_versions_df = self._drop_already_ingested(table, source_df, window, recent_outputs).coalesce(1)
+        prefix = f"{table.name}/ingest_date={ingest_date}/run_id={self.run_id}"
+        new_versions_df.write.mode("errorifexists").parquet(self.zone.uri_of(prefix))
+        files = [key for key in self.zone.list_keys(prefix) if key.endswith(".parquet")]
+        # Counted from the parquet footers just written: no second read of the source.
+        rows = self.spark.read.parquet(*(self.zone.uri_of(key) for key in files)).count() if files else 0
+        if rows == 0:
+            # Nothing new: leave no data files behind, so "no changes" really writes nothing.
+            self.zone.delete_prefix(prefix)
+            files = []
+        result = TableResult(table.name, window, rows=rows, files=files)
+        result.seconds = round(time.monotonic() - started, 3)
+        self.bookmark.stage(ctx, self._next_state(window, recent_outputs, files))
+        log_event(logger, "table ingested", table=table.name, rows=rows, status=result.status,
+                  window=window.to_dict(), files=len(files), seconds=result.seconds)
+        return result
+
+    def _check_types(self, table: SourceTable, source_df: DataFrame) -> None:
+        expected = {field.name: field.dataType for field in expected_spark_schema(table).fields}
+        actual = {field.name: field.dataType for field in source_df.schema.fields}
+        problems = [
+            f"{table.name}.{name} reads as {actual.get(name)}, expected {data_type}"
+            for name, data_type in expected.items()
+            if actual.get(name) != data_type
+        ]
+        if problems:
+            raise SchemaDriftError("source types changed: " + "; ".join(problems))
+
+    def _drop_already_ingested(self, table: SourceTable, source_df: DataFrame, window: ReadWindow,
+                               recent_outputs: list[dict]) -> DataFrame:
+        """Drop versions (primary key, last_updated) of the overlap that earlier runs already wrote."""
+        overlapping_files = [
+            self.zone.uri_of(key)
+            for output in recent_outputs
+            if window.is_full or parse_timestamp(output["to_inclusive"]) > window.from_exclusive
+            for key in output["files"]
+        ]
+        if not overlapping_files:
+            return source_df
+        keys = [table.primary_key, "last_updated"]
+        ingested_df = self.spark.read.schema(expected_spark_schema(table)).parquet(*overlapping_files)
+        if not window.is_full:
+            ingested_df = ingested_df.where(F.col("last_updated") > F.lit(window.from_exclusive))
+        ingested_df = ingested_df.select(*keys)
+        return source_df.join(ingested_df, on=keys, how="left_anti").select(*table.column_names)
+
+    def _outputs_of_runs_after_bookmark(self) -> dict[str, list[dict]]:
+        """Outputs of runs that committed a manifest but not the bookmark (killed in between), per table.
+
+        Their files are visible downstream, so this run must treat their rows as already ingested, or the
+        re-read of their window would ingest those versions a second time. Only ``job-bookmark-enable`` does
+        this: ``disable`` and ``pause`` re-process by definition (Glue's semantics), and downstream jobs are
+        idempotent on (primary key, last_updated).
+        """
+        if self.bookmark.option != ENABLE:
+            return {}
+        outputs: dict[str, list[dict]] = {}
+        for manifest in list_manifests(self.zone, self.bookmark.job_name, self.bookmark.last_accounted_run_id):
+            for name, output in manifest.tables.items():
+                if output.files:
+                    outputs.setdefault(name, []).append({
+                        "run_id": manifest.run_id,
+                        "to_inclusive": output.window["to_inclusive"],
+                        "files": output.files,
+                    })
+        if outputs:
+            log_event(logger, "runs after the bookmark found; their rows count as ingested", logging.WARNING,
+                      tables=sorted(outputs))
+        return outputs
+
+    def _next_state(self, window: ReadWindow, recent_outputs: list[dict], files: list[str]) -> dict:
+        """The table's bookmark after this run: the new upper bound and the outputs the next overlap may hit."""
+        next_lower_bound = window.to_inclusive - self.policy.overlap
+        kept = [o for o in recent_outputs if parse_timestamp(o["to_inclusive"]) > next_lower_bound]
+        if files:
+            kept.append({"run_id": self.run_id, "to_inclusive": format_timestamp(window.to_inclusive), "files": files})
+        return {"to_inclusive": format_timestamp(window.to_inclusive), "recent_outputs": kept}

@@ -1,0 +1,121 @@
+"""The read window of one table in one ingestion run, and the SQL that reads it.
+
+The guarantee (README, "The bookmark guarantee"): every row version committed in the source is ingested
+exactly once, even though ``last_updated`` is shared by many rows and transactions commit late.
+
+- Upper bound ``to_inclusive``: the database clock minus ``read_lag``, and never later than just before the
+  start of the oldest transaction still open in the source database. A row's ``last_updated`` is stamped inside
+  its transaction, so it is no earlier than that transaction's start: every row at or below the bound is
+  already committed (or will never be). Rows sharing one ``last_updated`` are therefore read all together.
+- Lower bound ``from_exclusive``: the previous run's upper bound minus ``overlap``. Re-reading a short overlap
+  catches writers whose clock runs behind the database's, or a transaction the bound could not see (a
+  transaction held open longer than ``max_transaction_wait`` is not waited for, and is reported).
+  Versions (primary key, last_updated) already ingested by earlier runs are dropped from the overlap, so the
+  overlap never duplicates anything.
+- No previous state (first run, ``job-bookmark-disable`` or after a reset): a full read up to the upper bound.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from totes.tables import SourceTable
+
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+# timestamp(3): the source keeps milliseconds, so "just before" a moment is one millisecond earlier.
+ONE_TICK = dt.timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True)
+class SourceClock:
+    """What the source database said about time when the run started."""
+
+    now: dt.datetime
+    oldest_open_transaction_start: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class ReadWindow:
+    """Rows with ``from_exclusive < last_updated <= to_inclusive`` (no lower bound when ``from_exclusive`` is None)."""
+
+    from_exclusive: dt.datetime | None
+    to_inclusive: dt.datetime
+    previous_to_inclusive: dt.datetime | None = None
+
+    @property
+    def is_full(self) -> bool:
+        return self.from_exclusive is None
+
+    def to_dict(self) -> dict:
+        return {
+            "from_exclusive": format_timestamp(self.from_exclusive),
+            "to_inclusive": format_timestamp(self.to_inclusive),
+            "previous_to_inclusive": format_timestamp(self.previous_to_inclusive),
+        }
+
+
+def format_timestamp(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.strftime(TIMESTAMP_FORMAT)[:-3]
+
+
+def parse_timestamp(value: str | None) -> dt.datetime | None:
+    return None if value is None else dt.datetime.strptime(value, "%Y-%m-%d %H:%M:%S.%f")
+
+
+def truncate_to_millis(value: dt.datetime) -> dt.datetime:
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+@dataclass(frozen=True)
+class WindowPolicy:
+    read_lag: dt.timedelta
+    overlap: dt.timedelta
+    max_transaction_wait: dt.timedelta
+
+
+def upper_bound(clock: SourceClock, policy: WindowPolicy) -> tuple[dt.datetime, bool]:
+    """The run's upper bound, and whether an open transaction was too old to wait for."""
+    bound = truncate_to_millis(clock.now - policy.read_lag)
+    oldest = clock.oldest_open_transaction_start
+    if oldest is None:
+        return bound, False
+    if clock.now - oldest > policy.max_transaction_wait:
+        return bound, True
+    return min(bound, truncate_to_millis(oldest) - ONE_TICK), False
+
+
+def next_window(previous_to_inclusive: dt.datetime | None, run_upper_bound: dt.datetime,
+                policy: WindowPolicy) -> ReadWindow:
+    """The window of a table given the bookmark it left last time (None: read everything)."""
+    if previous_to_inclusive is None:
+        return ReadWindow(None, run_upper_bound)
+    # An upper bound never moves backwards: if the clock or an old transaction holds it back, re-read the
+    # overlap only, and the bookmark stays where it was.
+    to_inclusive = max(run_upper_bound, previous_to_inclusive)
+    return ReadWindow(previous_to_inclusive - policy.overlap, to_inclusive, previous_to_inclusive)
+
+
+def _literal(value: dt.datetime) -> str:
+    # Values come from the bookmark state and the database clock, never from user input.
+    return f"TIMESTAMP '{format_timestamp(value)}'"
+
+
+def window_query(table: SourceTable, window: ReadWindow) -> str:
+    """The SELECT pushed to the source for one table and window; uses the table's last_updated index."""
+    columns = ", ".join(column.select_expression for column in table.columns)
+    conditions = [f"last_updated <= {_literal(window.to_inclusive)}"]
+    if window.from_exclusive is not None:
+        conditions.insert(0, f"last_updated > {_literal(window.from_exclusive)}")
+    return f"SELECT {columns} FROM {table.quoted_name} WHERE {' AND '.join(conditions)}"
+
+
+CLOCK_QUERY = """
+SELECT clock_timestamp()::timestamp(3) AS db_now,
+       (SELECT min(xact_start)::timestamp(3)
+          FROM pg_stat_activity
+         WHERE datname = current_database()
+           AND backend_type = 'client backend'
+           AND xact_start IS NOT NULL
+           AND pid <> pg_backend_pid()) AS oldest_open_transaction_start
+"""

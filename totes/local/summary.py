@@ -1,0 +1,46 @@
+"""The human-readable summary printed at the end of ``make run``, built from the runs' committed manifests."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from totes.local.runner import WorkflowRunResult
+from totes.manifests import RunManifest, list_manifests
+from totes.zones import ZoneStore
+
+
+def manifests_of_run(result: WorkflowRunResult, zones: list[ZoneStore],
+                     started_at: dt.datetime) -> dict[str, RunManifest]:
+    """The manifest each successful job run committed, keyed by job run id."""
+    # Run ids sort by time, so listing only the runs after the workflow started is a string comparison.
+    after = started_at.strftime("%Y%m%dT%H%M%S")
+    wanted = {run.Id for run in result.job_runs if run.JobRunState == "SUCCEEDED"}
+    found = {}
+    for zone in zones:
+        for job_name in {run.JobName for run in result.job_runs}:
+            for manifest in list_manifests(zone, job_name, after_run_id=after):
+                if manifest.glue_job_run_id in wanted:
+                    found[manifest.glue_job_run_id] = manifest
+    return found
+
+
+def format_run_summary(result: WorkflowRunResult, zones: list[ZoneStore], started_at: dt.datetime) -> str:
+    manifests = manifests_of_run(result, zones, started_at)
+    lines = [f"\nWorkflow run {result.workflow_run_id}: {'SUCCEEDED' if result.succeeded else 'FAILED'}"]
+    for run in result.job_runs:
+        lines.append(f"\n  {run.JobName} (attempt {run.Attempt + 1}): {run.JobRunState} in {run.ExecutionTime:.1f}s")
+        if run.ErrorMessage:
+            lines.append(f"    error: {run.ErrorMessage}")
+        manifest = manifests.get(run.Id)
+        if manifest is None:
+            continue
+        lines.append(f"    manifest run id {manifest.run_id} ({manifest.bookmark_option})")
+        lines.append(f"    {'table':<16} {'rows':>10}  {'status':<10} window (last_updated)")
+        for name, output in manifest.tables.items():
+            window = output.window or {}
+            span = f"{window.get('from_exclusive') or '(start)'} .. {window.get('to_inclusive', '')}"
+            status = output.details.get("status", "")
+            lines.append(f"    {name:<16} {output.rows:>10}  {status:<10} {span}")
+        total = sum(output.rows for output in manifest.tables.values())
+        lines.append(f"    {'total':<16} {total:>10}")
+    return "\n".join(lines)

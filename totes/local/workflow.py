@@ -1,0 +1,93 @@
+"""The workflow definition (workflow/workflow.json), read by the local runner; Terraform reads the same file."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from totes.settings import REPO_DIR
+
+WORKFLOW_FILE = REPO_DIR / "workflow" / "workflow.json"
+_PLACEHOLDER = re.compile(r"\$\{([a-z_]+)\}")
+
+
+@dataclass(frozen=True)
+class JobDefinition:
+    key: str
+    name: str
+    script: Path
+    max_retries: int
+    timeout_minutes: int
+    arguments: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Trigger:
+    name: str
+    type: str
+    actions: list[str]
+    schedule: str | None = None
+    logical: str = "AND"
+    conditions: list[tuple[str, str]] = field(default_factory=list)  # (job key, state)
+
+
+@dataclass(frozen=True)
+class Workflow:
+    name: str
+    max_concurrent_runs: int
+    jobs: dict[str, JobDefinition]
+    triggers: list[Trigger]
+
+    @property
+    def start_trigger(self) -> Trigger:
+        starts = [trigger for trigger in self.triggers if trigger.type in ("SCHEDULED", "ON_DEMAND")]
+        if len(starts) != 1:
+            raise ValueError(f"workflow {self.name} needs exactly one SCHEDULED or ON_DEMAND trigger, found {len(starts)}")
+        return starts[0]
+
+
+def render(text: str, variables: dict[str, str]) -> str:
+    """Fill ``${name}`` placeholders as Terraform's templatefile would; an unknown name is an error."""
+
+    def substitute(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in variables:
+            raise KeyError(f"workflow placeholder ${{{name}}} has no value; known: {', '.join(sorted(variables))}")
+        return variables[name]
+
+    return _PLACEHOLDER.sub(substitute, text)
+
+
+def load_workflow(variables: dict[str, str], path: Path = WORKFLOW_FILE) -> Workflow:
+    data = json.loads(render(path.read_text(), variables))
+    jobs = {
+        key: JobDefinition(
+            key=key,
+            name=job["name"],
+            script=REPO_DIR / job["script"],
+            max_retries=int(job.get("max_retries", 0)),
+            timeout_minutes=int(job.get("timeout_minutes", 2880)),
+            arguments=dict(job.get("arguments", {})),
+        )
+        for key, job in data["jobs"].items()
+    }
+    triggers = []
+    for trigger in data["triggers"]:
+        predicate = trigger.get("predicate", {})
+        triggers.append(
+            Trigger(
+                name=trigger["name"],
+                type=trigger["type"],
+                actions=[action["job"] for action in trigger["actions"]],
+                schedule=trigger.get("schedule"),
+                logical=predicate.get("logical", "AND"),
+                conditions=[(c["job"], c["state"]) for c in predicate.get("conditions", [])],
+            )
+        )
+    for trigger in triggers:
+        for job_key in trigger.actions + [job for job, _ in trigger.conditions]:
+            if job_key not in jobs:
+                raise ValueError(f"trigger {trigger.name} refers to unknown job {job_key!r}")
+    return Workflow(data["name"], int(data.get("max_concurrent_runs", 1)), jobs, triggers)
