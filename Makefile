@@ -12,6 +12,8 @@ export TOTES_LOCAL_SECRETS_DIR ?= $(TOTES_LOCAL_DIR)/secrets
 export TOTES_PG_PORT ?= 55432
 export PYTHONPATH := $(CURDIR):$(CURDIR)/local_glue
 export SPARK_LOCAL_IP ?= 127.0.0.1
+# Spark hands timestamps to Python in the process's time zone; the jobs and the source work in UTC.
+export TZ := UTC
 export PYSPARK_PYTHON := $(CURDIR)/$(PY)
 JDBC_DRIVER := /usr/share/java/postgresql.jar
 
@@ -81,5 +83,6 @@ clean-zones: ## Delete the local zones and bookmarks (the source database stays)
 	rm -rf $(TOTES_LOCAL_DIR)/zones
 
 .PHONY: clean
-clean: db-down ## Stop PostgreSQL and delete everything local: zones, database cluster, secrets, virtualenv
+clean: ## Stop PostgreSQL and delete everything local: zones, database cluster, secrets, virtualenv
+	@scripts/local_pg.sh destroy
 	rm -rf $(TOTES_LOCAL_DIR) $(VENV)

@@ -3,23 +3,42 @@
 # No Docker: initdb/pg_ctl refuse root, so they run as the `postgres` system user. Idempotent: `start` on a
 # running server only re-applies roles and databases.
 #
-#   scripts/local_pg.sh start | stop | status | psql [db]
+#   scripts/local_pg.sh start | stop | status | destroy | psql [db]
 #
-# Environment: TOTES_LOCAL_DIR (default <repo>/.local), TOTES_PG_PORT (default 55432).
+# Environment: TOTES_LOCAL_DIR (default <repo>/.local), TOTES_PG_PORT (default 55432), TOTES_PG_ROOT (where the
+# cluster lives; default <TOTES_LOCAL_DIR>/postgres, or a folder under /var/tmp if postgres cannot reach that).
 set -euo pipefail
 
 repo_dir=$(cd "$(dirname "$0")/.." && pwd)
 local_dir=${TOTES_LOCAL_DIR:-$repo_dir/.local}
 port=${TOTES_PG_PORT:-55432}
 pg_bin=${PG_BIN:-/usr/lib/postgresql/15/bin}
-pg_root=$local_dir/postgres
-data_dir=$pg_root/data
-socket_dir=$pg_root/run
-log_file=$pg_root/server.log
 secrets_dir=$local_dir/secrets/totesys
 
 as_postgres() { runuser -u postgres -- "$@"; }
 log() { printf 'local_pg: %s\n' "$*" >&2; }
+
+# The server runs as `postgres`, so every folder above its data directory must be traversable by that user.
+# A checkout under a private folder (e.g. /root) is not: then the cluster lives under /var/tmp instead, in a
+# folder named after the checkout so that two checkouts never share one.
+traversable_by_postgres() {
+  local dir=$1
+  while [[ $dir != / ]]; do
+    [[ -e $dir ]] && ! runuser -u postgres -- test -x "$dir" && return 1
+    dir=$(dirname "$dir")
+  done
+  return 0
+}
+if [[ -n ${TOTES_PG_ROOT:-} ]]; then
+  pg_root=$TOTES_PG_ROOT
+elif traversable_by_postgres "$local_dir"; then
+  pg_root=$local_dir/postgres
+else
+  pg_root=/var/tmp/totes-postgres-$(printf '%s' "$local_dir" | md5sum | cut -c1-12)
+fi
+data_dir=$pg_root/data
+socket_dir=$pg_root/run
+log_file=$pg_root/server.log
 
 require_binaries() {
   if [[ ! -x $pg_bin/initdb ]]; then
@@ -32,16 +51,11 @@ require_binaries() {
   fi
 }
 
-# The server runs as `postgres`, so every folder above the data directory must be traversable by it.
 check_traversable() {
-  local dir=$pg_root
-  while [[ $dir != / ]]; do
-    if ! as_postgres test -x "$dir"; then
-      log "the postgres user cannot enter $dir; run: chmod o+x '$dir' (or set TOTES_LOCAL_DIR elsewhere)"
-      exit 1
-    fi
-    dir=$(dirname "$dir")
-  done
+  if ! traversable_by_postgres "$pg_root"; then
+    log "the postgres user cannot enter every folder above $pg_root; set TOTES_PG_ROOT to a folder it can reach"
+    exit 1
+  fi
 }
 
 is_running() { [[ -f $data_dir/postmaster.pid ]] && as_postgres "$pg_bin/pg_ctl" -D "$data_dir" status >/dev/null 2>&1; }
@@ -93,8 +107,8 @@ SQL
 
 start() {
   require_binaries
-  mkdir -p "$pg_root"
-  chmod 755 "$local_dir" "$pg_root"
+  mkdir -p "$pg_root" "$local_dir"
+  chmod 755 "$pg_root"
   check_traversable
   if [[ ! -f $data_dir/PG_VERSION ]]; then
     log "initialising a new cluster in $data_dir"
@@ -149,10 +163,17 @@ status() {
   fi
 }
 
+destroy() {
+  stop
+  rm -rf "$pg_root"
+  log "cluster deleted ($pg_root)"
+}
+
 case ${1:-} in
   start) start ;;
   stop) stop ;;
+  destroy) destroy ;;
   status) status ;;
   psql) shift; psql_admin -d "${1:-totesys}" ;;
-  *) echo "usage: $0 start|stop|status|psql [db]" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|destroy|psql [db]" >&2; exit 2 ;;
 esac

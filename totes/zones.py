@@ -96,6 +96,11 @@ class LocalZoneStore(ZoneStore):
             shutil.rmtree(path)
         else:
             path.unlink(missing_ok=True)
+        # Folders left empty (a table's ingest_date=... with no run in it) would show up as empty partitions.
+        parent = path.parent
+        while parent != self.root and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
 
 
 class S3ZoneStore(ZoneStore):

@@ -8,7 +8,16 @@ from pyspark.sql import SparkSession
 
 from awsglue.dynamicframe import DynamicFrame
 
-JDBC_CONNECTION_TYPES = ("postgresql", "mysql", "sqlserver", "oracle", "redshift")
+# The driver class Glue uses for each JDBC connection type (Glue bundles the drivers; locally they come from
+# spark.jars, which Java's DriverManager does not search, hence the explicit class).
+JDBC_DRIVERS = {
+    "postgresql": "org.postgresql.Driver",
+    "mysql": "com.mysql.cj.jdbc.Driver",
+    "sqlserver": "com.microsoft.sqlserver.jdbc.SQLServerDriver",
+    "oracle": "oracle.jdbc.OracleDriver",
+    "redshift": "com.amazon.redshift.jdbc.Driver",
+}
+JDBC_CONNECTION_TYPES = tuple(JDBC_DRIVERS)
 # Glue's own option names and what Spark's JDBC source calls them; everything else passes through to Spark,
 # as Glue documents ("all other option name/value pairs are passed directly to the SparkSQL DataSource").
 _GLUE_ONLY_OPTIONS = {"sampleQuery", "dbtable", "url", "user", "password", "jobBookmarkKeys",
@@ -37,6 +46,7 @@ class _DynamicFrameReader:
                 f"transformation_ctx {transformation_ctx!r} asks for a Glue-managed JDBC bookmark; the local "
                 "emulation does not provide them (see local_glue/README.md)"
             )
+        options.setdefault("driver", JDBC_DRIVERS[connection_type])
         return DynamicFrame(self._glue_context._read_jdbc(options), self._glue_context, transformation_ctx)
 
 

@@ -1,0 +1,57 @@
+"""The emulated GlueContext reads PostgreSQL over real JDBC, as Glue's ``postgresql`` connection type does."""
+
+import pytest
+from awsglue.context import GlueBookmarkNotEmulatedError, GlueContext
+from awsglue.job import Job
+
+
+@pytest.fixture
+def glue_context(spark):
+    return GlueContext(spark.sparkContext)
+
+
+def _jdbc_options(credentials, **extra):
+    return {"url": credentials.jdbc_url, "user": credentials.username, "password": credentials.password, **extra}
+
+
+def test_sample_query_is_pushed_down_to_the_database(glue_context, empty_source_db):
+    owner, reader = empty_source_db
+    from totes.source.database import connect
+
+    with connect(owner) as conn:
+        conn.execute("INSERT INTO currency (currency_code, last_updated) VALUES ('GBP', now()), ('USD', now())")
+    frame = glue_context.create_dynamic_frame.from_options(
+        connection_type="postgresql",
+        connection_options=_jdbc_options(reader, dbtable="currency",
+                                         sampleQuery="SELECT currency_code FROM currency WHERE currency_code = 'USD'"),
+    )
+    df = frame.toDF()
+    assert df.schema.simpleString() == "struct<currency_code:string>"
+    assert [row.currency_code for row in df.collect()] == ["USD"]
+
+
+def test_reading_a_whole_table_by_dbtable(glue_context, empty_source_db):
+    _owner, reader = empty_source_db
+    frame = glue_context.create_dynamic_frame.from_options(
+        connection_type="postgresql", connection_options=_jdbc_options(reader, dbtable="department"))
+    assert frame.count() == 0
+    assert "department_name" in frame.toDF().columns
+
+
+def test_glue_managed_bookmarks_are_refused_not_faked(glue_context, empty_source_db):
+    _owner, reader = empty_source_db
+    Job(glue_context).init("job", {"job_bookmark_option": "job-bookmark-enable"})
+    with pytest.raises(GlueBookmarkNotEmulatedError, match="source_currency"):
+        glue_context.create_dynamic_frame.from_options(
+            connection_type="postgresql", connection_options=_jdbc_options(reader, dbtable="currency"),
+            transformation_ctx="source_currency")
+
+
+def test_an_unsupported_connection_type_is_named(glue_context):
+    with pytest.raises(ValueError, match="dynamodb"):
+        glue_context.create_dynamic_frame.from_options(connection_type="dynamodb", connection_options={})
+
+
+def test_commit_before_init_is_an_error(glue_context):
+    with pytest.raises(RuntimeError, match="before Job.init"):
+        Job(glue_context).commit()
