@@ -56,10 +56,10 @@ def test_delta_run_reads_only_rows_inserted_or_updated_since_the_commit(seeded_i
     for table in ("address", "counterparty", "currency", "department", "design", "payment_type", "staff"):
         assert rows[table] == 0, table
         assert delta.tables[[r.table for r in delta.tables].index(table)].files == []
-    # Every current version is ingested exactly once across both runs.
-    for table in ("sales_order", "purchase_order", "transaction", "payment"):
-        assert seeded_ingestion.ingested_versions(table) == seeded_ingestion.source_versions(table), table
-    assert changes  # the simulator reported what it did
+    seeded_ingestion.assert_every_version_ingested_once()
+    # The payments marked paid keep their unpaid version from the first run as history.
+    assert len(seeded_ingestion.ingested_versions("payment")) == len(seeded_ingestion.source_versions("payment")) + 9
+    assert changes["updated"]["payment"] == 9
 
 
 def test_run_with_no_changes_writes_no_data_files(seeded_ingestion):
@@ -95,8 +95,7 @@ def test_failed_run_does_not_advance_the_bookmark_and_the_rerun_loses_nothing(se
 
     monkeypatch.setattr(IngestionRun, "_ingest_table", original)
     seeded_ingestion.run()
-    for table in SOURCE_TABLES:
-        assert seeded_ingestion.ingested_versions(table.name) == seeded_ingestion.source_versions(table.name)
+    seeded_ingestion.assert_every_version_ingested_once()
 
 
 def test_run_killed_between_manifest_and_bookmark_is_not_ingested_twice(seeded_ingestion, monkeypatch):
@@ -116,8 +115,7 @@ def test_run_killed_between_manifest_and_bookmark_is_not_ingested_twice(seeded_i
     rerun = seeded_ingestion.run()
 
     assert rerun.total_rows == 0
-    for table in SOURCE_TABLES:
-        assert seeded_ingestion.ingested_versions(table.name) == seeded_ingestion.source_versions(table.name)
+    seeded_ingestion.assert_every_version_ingested_once()
 
 
 def test_pause_reads_from_the_bookmark_without_advancing_it(seeded_ingestion):
