@@ -10,11 +10,11 @@ import os
 
 import pytest
 
-from totes.local.spark import get_local_spark
-
 
 @pytest.fixture(scope="session")
 def spark():
+    from totes.local.spark import get_local_spark
+
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     session = get_local_spark("totes-tests")
     yield session
@@ -43,11 +43,14 @@ def source_reader_credentials():
 def empty_source_db(request, source_owner_credentials, source_reader_credentials):
     """A fresh database with the totesys schema and no rows. Yields (owner credentials, reader credentials)."""
     import dataclasses
+    import hashlib
     import re
 
     from totes.source.database import connect, create_database, create_schema, drop_database
 
-    name = "test_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:50]
+    # PostgreSQL names stop at 63 bytes; the hash keeps long or parametrised test names apart.
+    digest = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:10]
+    name = "test_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40] + "_" + digest
     owner = create_database(source_owner_credentials, name)
     with connect(owner) as conn:
         create_schema(conn)

@@ -38,7 +38,7 @@ class ConsoleFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         fields = getattr(record, "fields", {})
-        extras = " ".join(f"{key}={fields[key]}" for key in self._shown if key in fields)
+        extras = " ".join(f"{key}={fields[key]}" for key in self._shown if fields.get(key) is not None)
         job = _context.get("job", record.name)
         return f"[{job}] {record.levelname.lower()}: {record.getMessage()}" + (f" ({extras})" if extras else "")
 

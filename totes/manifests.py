@@ -53,7 +53,8 @@ class RunManifest:
     manifest_version: int = MANIFEST_VERSION
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
+        # Tables stay in the order the run wrote them (foreign-key order), which is how people read them.
+        return json.dumps(asdict(self), indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> "RunManifest":

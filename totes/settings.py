@@ -11,7 +11,7 @@ from pathlib import Path
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 LOCAL_DIR = Path(os.environ.get("TOTES_LOCAL_DIR", REPO_DIR / ".local"))
-LOCAL_SECRETS_DIR = LOCAL_DIR / "secrets"
+LOCAL_SECRETS_DIR = Path(os.environ.get("TOTES_LOCAL_SECRETS_DIR", LOCAL_DIR / "secrets"))
 LOCAL_ZONES_DIR = LOCAL_DIR / "zones"
 LOCAL_INGESTION_ZONE = (LOCAL_ZONES_DIR / "ingestion").as_uri()
 LOCAL_PROCESSED_ZONE = (LOCAL_ZONES_DIR / "processed").as_uri()

@@ -14,7 +14,7 @@ import sys
 
 from totes import logs, settings
 from totes.bookmarks import reset_bookmark
-from totes.local.runner import WorkflowAlreadyRunningError, default_runner, ensure_log_file
+from totes.local.runner import RUNNER_LOG_NAME, WorkflowAlreadyRunningError, default_runner, ensure_log_file
 from totes.local.spark import get_local_spark
 from totes.local.summary import format_run_summary
 from totes.zones import ZoneStore
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ.setdefault(logs.CONSOLE_FORMAT_ENV, "text")
     ensure_log_file()
-    logs.configure(job="local-workflow")
+    logs.configure(job=RUNNER_LOG_NAME)
     return args.func(args)
 
 

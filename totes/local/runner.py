@@ -24,13 +24,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from totes import settings
+from totes import logs, settings
 from totes.local.workflow import JobDefinition, Trigger, Workflow, load_workflow
 from totes.logs import log_event
 
 logger = logging.getLogger("totes.local")
 
 SUCCEEDED, FAILED = "SUCCEEDED", "FAILED"
+RUNNER_LOG_NAME = "local-workflow"
 
 
 class WorkflowAlreadyRunningError(RuntimeError):
@@ -191,6 +192,7 @@ class LocalWorkflowRunner:
             job_run.ErrorMessage = f"{type(error).__name__}: {error}"
         job_run.ExecutionTime = round(time.monotonic() - started, 3)
         job_run.CompletedOn = _now()
+        logs.configure(job=RUNNER_LOG_NAME, workflow_run_id=workflow_run_id)  # the job bound its own context
         self.job_run_log.append(job_run)
         level = logging.INFO if job_run.JobRunState == SUCCEEDED else logging.ERROR
         log_event(logger, "job run finished", level, job_name=job.name, job_run_id=job_run_id,

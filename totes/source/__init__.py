@@ -1,1 +1,4 @@
-"""The totesys source database locally: schema, seeded data generator and change simulator. Never shipped to Glue."""
+"""The totesys source database locally: schema, seeded data generator and change simulator.
+
+Local tooling only; not part of what the Glue jobs need.
+"""

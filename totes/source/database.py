@@ -37,7 +37,9 @@ def create_schema(conn: psycopg.Connection, reader_role: str | None = READER_ROL
 
 
 def drop_schema(conn: psycopg.Connection) -> None:
-    conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    # As initdb makes it in PostgreSQL 15: owned by the database owner, usable by everyone.
+    conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public AUTHORIZATION pg_database_owner; "
+                 "GRANT USAGE ON SCHEMA public TO PUBLIC")
 
 
 def create_database(owner: DatabaseCredentials, name: str) -> DatabaseCredentials:
