@@ -50,6 +50,8 @@ class RunManifest:
     glue_job_run_id: str | None
     tables: dict[str, TableOutput]
     inputs: list[str] = field(default_factory=list)  # run ids of upstream manifests this run consumed
+    # The bookmark state this run committed (jobs whose state must survive a kill between manifest and bookmark).
+    state: dict | None = None
     manifest_version: int = MANIFEST_VERSION
 
     def to_json(self) -> str:

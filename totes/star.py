@@ -269,9 +269,10 @@ FACTS: tuple[StarTable, ...] = (FACT_SALES_ORDER, FACT_PURCHASE_ORDER, FACT_PAYM
 STAR_TABLES: tuple[StarTable, ...] = DIMENSIONS + FACTS
 STAR_TABLES_BY_NAME: dict[str, StarTable] = {table.name: table for table in STAR_TABLES}
 
-# Facts are partitioned in the processed zone by the month they were created in (Hive-style folders), then by
-# the run that wrote them, so that a run's files become visible to Athena only when it registers them.
-FACT_PARTITION_COLUMNS: tuple[str, ...] = ("created_year", "created_month", "run_id")
+# Facts are partitioned in the processed zone by the run that wrote them, then by the month their rows were
+# created in (Hive-style folders). Each run writes under its own run_id=... folder, so a killed run can never
+# mix its files into another run's, and its files become visible to Athena only when it registers them.
+FACT_PARTITION_COLUMNS: tuple[str, ...] = ("run_id", "created_year", "created_month")
 
 
 def star_table(name: str) -> StarTable:

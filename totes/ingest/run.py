@@ -39,6 +39,7 @@ from totes.ingest.window import (
 )
 from totes.logs import log_event
 from totes.manifests import RunManifest, TableOutput, list_manifests, write_manifest
+from totes.parquet_io import write_parquet
 from totes.secrets import DatabaseCredentials
 from totes.settings import JDBC_FETCH_SIZE
 from totes.tables import SourceTable
@@ -215,14 +216,9 @@ class IngestionRun:
         if recent_outputs:
             new_versions_df = self._drop_already_ingested(table, source_df, window, recent_outputs).coalesce(1)
         prefix = f"{table.name}/ingest_date={ingest_date}/run_id={self.run_id}"
-        new_versions_df.write.mode("errorifexists").parquet(self.zone.uri_of(prefix))
-        files = [key for key in self.zone.list_keys(prefix) if key.endswith(".parquet")]
         # Counted from the parquet footers just written: no second read of the source.
-        rows = self.spark.read.parquet(*(self.zone.uri_of(key) for key in files)).count() if files else 0
-        if rows == 0:
-            # Nothing new: leave no data files behind, so "no changes" really writes nothing.
-            self.zone.delete_prefix(prefix)
-            files = []
+        written = write_parquet(self.spark, new_versions_df, self.zone, prefix)
+        rows, files = written.rows, written.files
         result = TableResult(table.name, window, rows=rows, files=files)
         result.seconds = round(time.monotonic() - started, 3)
         self.bookmark.stage(ctx, self._next_state(window, recent_outputs, files))

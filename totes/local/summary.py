@@ -24,6 +24,23 @@ def manifests_of_run(result: WorkflowRunResult, zones: list[ZoneStore],
     return found
 
 
+def _note(output) -> str:
+    """What else a person wants to know about one table of one run."""
+    details = output.details
+    if output.window:
+        return f"{output.window.get('from_exclusive') or '(start)'} .. {output.window.get('to_inclusive', '')}"
+    notes = []
+    if details.get("quarantined"):
+        notes.append(f"{details['quarantined']} quarantined ({', '.join(details.get('quarantine_rules', {}))})")
+    if details.get("released"):
+        notes.append(f"{details['released']} released from quarantine")
+    if details.get("status") == "unchanged" and details.get("snapshot_run_id"):
+        notes.append(f"snapshot of run {details['snapshot_run_id']}")
+    if details.get("unknown_currency_codes"):
+        notes.append(f"unknown currency codes {', '.join(details['unknown_currency_codes'])}")
+    return "; ".join(notes)
+
+
 def format_run_summary(result: WorkflowRunResult, zones: list[ZoneStore], started_at: dt.datetime) -> str:
     manifests = manifests_of_run(result, zones, started_at)
     lines = [f"\nWorkflow run {result.workflow_run_id}: {'SUCCEEDED' if result.succeeded else 'FAILED'}"]
@@ -34,13 +51,10 @@ def format_run_summary(result: WorkflowRunResult, zones: list[ZoneStore], starte
         manifest = manifests.get(run.Id)
         if manifest is None:
             continue
-        lines.append(f"    manifest run id {manifest.run_id} ({manifest.bookmark_option})")
-        lines.append(f"    {'table':<16} {'rows':>10}  {'status':<10} window (last_updated)")
+        inputs = f", {len(manifest.inputs)} input run(s)" if manifest.inputs else ""
+        lines.append(f"    manifest run id {manifest.run_id} ({manifest.bookmark_option}{inputs})")
+        lines.append(f"    {'table':<20} {'rows':>10}  {'status':<10} notes")
         for name, output in manifest.tables.items():
-            window = output.window or {}
-            span = f"{window.get('from_exclusive') or '(start)'} .. {window.get('to_inclusive', '')}"
             status = output.details.get("status", "")
-            lines.append(f"    {name:<16} {output.rows:>10}  {status:<10} {span}")
-        total = sum(output.rows for output in manifest.tables.values())
-        lines.append(f"    {'total':<16} {total:>10}")
+            lines.append(f"    {name:<20} {output.rows:>10}  {status:<10} {_note(output)}".rstrip())
     return "\n".join(lines)

@@ -1,0 +1,86 @@
+"""Glue job: build the star schema in the processed zone from the ingestion runs not yet processed.
+
+The same script runs on AWS Glue 5.1 and locally (``local_glue/awsglue`` emulates the subset used here).
+
+Job arguments:
+    --JOB_NAME              Glue job name; names the bookmark and manifests
+    --ingestion-zone        where the ingestion job writes (s3://... on AWS, file:///... locally)
+    --processed-zone        where this job writes
+    --job-bookmark-option   job-bookmark-enable | job-bookmark-disable (Glue's default) | job-bookmark-pause
+Optional:
+    --ingest-job-name       the ingestion job whose manifests are the input (default totesys-ingest)
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from awsglue.context import GlueContext
+from awsglue.job import Job
+from awsglue.utils import getResolvedOptions
+from pyspark.context import SparkContext
+
+from totes import logs
+from totes.bookmarks import JobBookmark
+from totes.logs import log_event
+from totes.manifests import new_run_id
+from totes.settings import INGEST_JOB_NAME
+from totes.transform.run import TransformResult, TransformRun
+from totes.zones import ZoneStore
+
+logger = logging.getLogger("totes.transform")
+
+REQUIRED_ARGS = ["JOB_NAME", "ingestion-zone", "processed-zone"]
+OPTIONAL_ARGS = {"ingest-job-name": INGEST_JOB_NAME}
+
+
+def resolve_args(argv: list[str]) -> dict:
+    """Glue's getResolvedOptions for the required arguments, plus the optional ones that were passed."""
+    present = [name for name in OPTIONAL_ARGS if f"--{name}" in argv]
+    args = getResolvedOptions(argv, REQUIRED_ARGS + present)
+    for name, default in OPTIONAL_ARGS.items():
+        args.setdefault(name.replace("-", "_"), default)
+    return args
+
+
+def main(argv: list[str] | None = None) -> TransformResult:
+    argv = sys.argv if argv is None else argv
+    args = resolve_args(argv)
+    run_id = new_run_id()
+    logs.configure(job=args["JOB_NAME"], run_id=run_id, glue_job_run_id=args.get("JOB_RUN_ID"))
+
+    glue_context = GlueContext(SparkContext.getOrCreate())
+    job = Job(glue_context)
+    job.init(args["JOB_NAME"], args)
+
+    processed_zone = ZoneStore.for_uri(args["processed_zone"])
+    ingestion_zone = ZoneStore.for_uri(args["ingestion_zone"])
+    bookmark = JobBookmark(processed_zone, args["JOB_NAME"], args["job_bookmark_option"])
+    log_event(logger, "job started", ingestion_zone=ingestion_zone.uri, processed_zone=processed_zone.uri,
+              job_bookmark_option=bookmark.option)
+    try:
+        result = TransformRun(
+            spark=glue_context.spark_session,
+            ingestion_zone=ingestion_zone,
+            processed_zone=processed_zone,
+            bookmark=bookmark,
+            run_id=run_id,
+            ingest_job_name=args["ingest_job_name"],
+            glue_job_run_id=args.get("JOB_RUN_ID"),
+        ).run()
+    except Exception as error:
+        log_event(logger, "job failed; bookmark not advanced", logging.ERROR,
+                  error_type=type(error).__name__, error=str(error))
+        raise
+    bookmark.commit(run_id)
+    job.commit()
+    log_event(logger, "job succeeded", manifest=result.manifest_key, inputs=len(result.inputs),
+              quarantined=result.quarantined,
+              tables={name: {"rows": output.rows, "status": output.details.get("status")}
+                      for name, output in result.tables.items()})
+    return result
+
+
+if __name__ == "__main__":
+    main()

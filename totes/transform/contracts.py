@@ -1,0 +1,99 @@
+"""Data contracts the transformation job enforces; a systemic violation fails the run with what was found."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from totes.ingest.run import expected_spark_schema
+from totes.tables import SourceTable
+
+MAX_KEYS_SHOWN = 10
+
+
+class TransformContractError(RuntimeError):
+    """Base class: the input breaks a contract the job cannot work around; the bookmark does not move."""
+
+
+class InputSchemaError(TransformContractError):
+    """Files in the ingestion zone do not have the columns and types the ingestion contract promises."""
+
+
+class ConflictingVersionsError(TransformContractError):
+    """Two ingested rows share a primary key and last_updated but differ in content."""
+
+
+class MandatoryDimensionEmptyError(TransformContractError):
+    """A table every fact depends on has no rows at all."""
+
+
+class UnresolvedDimensionParentError(TransformContractError):
+    """A dimension row's parent (a staff member's department, a counterparty's address) does not exist."""
+
+
+def check_input_schema(table: SourceTable, ingested_df: DataFrame, files: list[str]) -> None:
+    """The files' merged schema must be exactly the ingestion contract: same columns, same types."""
+    expected = {field.name: field.dataType for field in expected_spark_schema(table).fields}
+    found = {field.name: field.dataType for field in ingested_df.schema.fields}
+    problems = [f"{name} is missing" for name in expected if name not in found]
+    problems += [f"{name} is {found[name].simpleString()}, expected {expected[name].simpleString()}"
+                 for name in expected if name in found and found[name] != expected[name]]
+    problems += [f"{name} is not in the contract" for name in found if name not in expected]
+    if problems:
+        raise InputSchemaError(
+            f"ingested {table.name} files do not match the ingestion contract: {'; '.join(problems)} "
+            f"(files: {', '.join(files[:3])}{' ...' if len(files) > 3 else ''})"
+        )
+
+
+def _version_keys(table: SourceTable) -> list[str]:
+    return [table.primary_key, "last_updated"]
+
+
+def check_versions_agree(table: SourceTable, ingested_df: DataFrame) -> None:
+    """A version (primary key, last_updated) ingested twice must be the same row both times."""
+    content = F.sha2(F.to_json(F.struct(*table.column_names)), 256)
+    conflicts = (
+        ingested_df.groupBy(*_version_keys(table))
+        .agg(F.countDistinct(content).alias("variants"))
+        .where(F.col("variants") > 1)
+        .select(table.primary_key, "last_updated")
+        .limit(MAX_KEYS_SHOWN)
+        .collect()
+    )
+    if conflicts:
+        shown = ", ".join(f"{table.primary_key}={row[0]} at {row[1]}" for row in conflicts)
+        raise ConflictingVersionsError(f"{table.name} has versions ingested twice with different content: {shown}")
+
+
+def one_row_per_version(table: SourceTable):
+    """Collapses a version ingested more than once (a re-ingestion after a reset or a disabled bookmark).
+
+    Only after :func:`check_versions_agree`: the copies are identical, so which one is kept does not matter.
+    """
+
+    def collapse(ingested_df: DataFrame) -> DataFrame:
+        window = Window.partitionBy(*_version_keys(table)).orderBy(*table.column_names)
+        return (ingested_df.withColumn("_copy", F.row_number().over(window))
+                .where(F.col("_copy") == 1).select(*ingested_df.columns))
+
+    return collapse
+
+
+def latest_versions(table: SourceTable):
+    """The current state of a table: the latest version of each row (largest last_updated)."""
+
+    def latest(ingested_df: DataFrame) -> DataFrame:
+        window = Window.partitionBy(table.primary_key).orderBy(F.col("last_updated").desc(), *table.column_names)
+        return (ingested_df.withColumn("_recency", F.row_number().over(window))
+                .where(F.col("_recency") == 1).select(*table.column_names))
+
+    return latest
+
+
+def require_resolved(dimension: str, df: DataFrame, key: str, parent_column: str, parent: str) -> None:
+    """Every row of a dimension must have found its parent row; lists the rows that did not."""
+    unresolved = df.where(F.col(parent_column).isNull()).select(key).limit(MAX_KEYS_SHOWN).collect()
+    if unresolved:
+        keys = ", ".join(str(row[0]) for row in unresolved)
+        raise UnresolvedDimensionParentError(f"{dimension}: no {parent} row for {key} {keys}")

@@ -1,0 +1,109 @@
+"""Data-quality rules for fact rows: a row that breaks one is quarantined with the rule and the reason.
+
+Rules (per staged source row of sales_order, purchase_order, payment):
+
+- ``missing_value``: a NOT NULL source column is NULL (a file that lacked the column reads as NULL too);
+- ``unparsable_date``: a text date that is not a valid 'YYYY-MM-DD' date;
+- ``negative_quantity``: a negative quantity or unit price;
+- ``missing_parent``: a foreign key with no row in the current state of its parent table (a parent that
+  arrives later releases the row on that run);
+- ``unknown_currency``: the currency exists but its code is not in ISO 4217.
+
+Systemic problems are not quarantined row by row; they fail the run (see :mod:`totes.transform.contracts`).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from totes.tables import SourceTable, source_table
+from totes.transform.staging import TEXT_DATE_COLUMNS
+
+QUARANTINE_RULE = "quarantine_rule"
+QUARANTINE_REASON = "quarantine_reason"
+
+# Foreign keys of each fact source table: (column, parent table). The parent key is <parent>_id.
+FACT_PARENTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "sales_order": (("design_id", "design"), ("staff_id", "staff"), ("counterparty_id", "counterparty"),
+                    ("currency_id", "currency"), ("agreed_delivery_location_id", "address")),
+    "purchase_order": (("staff_id", "staff"), ("counterparty_id", "counterparty"), ("currency_id", "currency"),
+                       ("agreed_delivery_location_id", "address")),
+    "payment": (("transaction_id", "transaction"), ("counterparty_id", "counterparty"), ("currency_id", "currency"),
+                ("payment_type_id", "payment_type")),
+}
+NON_NEGATIVE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "sales_order": ("units_sold", "unit_price"),
+    "purchase_order": ("item_quantity", "item_unit_price"),
+    "payment": (),
+}
+FACT_SOURCE_TABLES: tuple[str, ...] = tuple(FACT_PARENTS)
+
+
+def _found_flag(column: str) -> str:
+    return f"_{column}_found"
+
+
+def _verdicts(table: SourceTable) -> list[tuple[str, Column]]:
+    """(rule, reason-or-NULL) per check, in the order a row's first broken rule is named."""
+    checks = []
+    for column in table.columns:
+        if not column.nullable:
+            checks.append(("missing_value", F.when(F.col(column.name).isNull(), F.lit(f"{column.name} is NULL"))))
+    for name in TEXT_DATE_COLUMNS.get(table.name, ()):
+        text = F.col(f"{name}_text")
+        checks.append(("unparsable_date", F.when(
+            text.isNotNull() & F.col(name).isNull(),
+            F.concat(F.lit(f"{name} '"), text, F.lit("' is not a YYYY-MM-DD date")))))
+    for name in NON_NEGATIVE_COLUMNS[table.name]:
+        checks.append(("negative_quantity", F.when(
+            F.col(name) < 0, F.concat(F.lit(f"{name} is negative ("), F.col(name).cast("string"), F.lit(")")))))
+    for column, parent in FACT_PARENTS[table.name]:
+        checks.append(("missing_parent", F.when(
+            F.col(column).isNotNull() & F.col(_found_flag(column)).isNull(),
+            F.concat(F.lit(f"{column} "), F.col(column).cast("string"), F.lit(f" has no {parent} row")))))
+    checks.append(("unknown_currency", F.when(
+        F.col("_currency_id_found").isNotNull() & ~F.col("_currency_known"),
+        F.concat(F.lit("currency_id "), F.col("currency_id").cast("string"), F.lit(" has code '"),
+                 F.col("_currency_code"), F.lit("', which ISO 4217 does not know")))))
+    return checks
+
+
+def with_quality_verdicts(table_name: str, parent_keys: dict[str, DataFrame], currency_df: DataFrame):
+    """Adds ``quarantine_rule`` (the first rule broken, NULL for a good row) and ``quarantine_reason`` (all).
+
+    ``parent_keys`` maps each parent table to a frame of its current keys (column ``<parent>_id``);
+    ``currency_df`` has ``currency_id``, ``currency_code`` and ``currency_known`` (ISO 4217 knows the code).
+    """
+    table = source_table(table_name)
+
+    def add_verdicts(staged_df: DataFrame) -> DataFrame:
+        output_columns = staged_df.columns
+        checked_df = staged_df
+        for column, parent in FACT_PARENTS[table.name]:
+            if parent == "currency":
+                keys_df = currency_df.select(
+                    F.col("currency_id").alias(column), F.lit(True).alias(_found_flag(column)),
+                    F.col("currency_known").alias("_currency_known"), F.col("currency_code").alias("_currency_code"))
+            else:
+                keys_df = parent_keys[parent].select(
+                    F.col(f"{parent}_id").alias(column), F.lit(True).alias(_found_flag(column)))
+            checked_df = checked_df.join(keys_df, on=column, how="left")
+        checks = _verdicts(table)
+        rule = F.coalesce(*(F.when(reason.isNotNull(), F.lit(name)) for name, reason in checks))
+        reason = F.concat_ws("; ", *(reason for _, reason in checks))
+        return checked_df.select(
+            *output_columns,
+            rule.alias(QUARANTINE_RULE),
+            F.when(rule.isNotNull(), reason).alias(QUARANTINE_REASON),
+        )
+
+    return add_verdicts
+
+
+def filter_passed(df: DataFrame) -> DataFrame:
+    return df.where(F.col(QUARANTINE_RULE).isNull())
+
+
+def filter_quarantined(df: DataFrame) -> DataFrame:
+    return df.where(F.col(QUARANTINE_RULE).isNotNull())

@@ -1,0 +1,338 @@
+"""One transformation run: the ingestion runs not yet processed → the star schema in the processed zone.
+
+Layout of the processed zone (README, "The processed zone"):
+
+    <zone>/<fact>/run_id=<run>/created_year=YYYY/created_month=M/part-*.parquet   new fact rows of a run
+    <zone>/<dim>/run_id=<run>/part-*.parquet             a complete current snapshot, written when an input changed
+    <zone>/quarantine/<source table>/run_id=<run>/part-*.parquet   rows held back, with rule and reason
+    <zone>/_manifests/totesys-transform/<run id>.json    the commit record of a run (what the load job reads)
+    <zone>/_state/current/<source table>/run_id=<run>/   the current state of each lookup table (internal)
+    <zone>/_state/bookmarks/totesys-transform.json       the job bookmark
+
+Every output of a run lives under folders named by its run id, so nothing a failed or killed run wrote is ever
+referenced: readers take only what a committed manifest lists (the load job) or what the catalog registers
+after the run (Athena). The manifest also carries the bookmark state it commits, so a run killed between its
+manifest and its bookmark is recognised by the next run and never processed twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from functools import reduce
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from totes.bookmarks import ENABLE, JobBookmark
+from totes.ingest.run import expected_spark_schema
+from totes.logs import log_event
+from totes.manifests import RunManifest, TableOutput, list_manifests, write_manifest
+from totes.parquet_io import write_parquet
+from totes.star import DIMENSIONS, FACTS, star_table
+from totes.tables import source_table
+from totes.transform import dimensions as dims
+from totes.transform.contracts import (
+    MandatoryDimensionEmptyError,
+    check_input_schema,
+    check_versions_agree,
+    latest_versions,
+    one_row_per_version,
+    require_resolved,
+)
+from totes.transform.facts import FACT_BUILDERS, FACT_PARTITIONS_BY_ROW, date_range
+from totes.transform.quality import (
+    FACT_PARENTS,
+    FACT_SOURCE_TABLES,
+    QUARANTINE_REASON,
+    QUARANTINE_RULE,
+    filter_passed,
+    filter_quarantined,
+    with_quality_verdicts,
+)
+from totes.transform.staging import stage, unstage
+from totes.zones import ZoneStore
+
+logger = logging.getLogger("totes.transform")
+
+BOOKMARK_CTX = "ingestion_zone"
+# Source tables whose full current state the dimensions and the quality rules need.
+LOOKUP_TABLES = ("address", "counterparty", "currency", "department", "design", "payment_type", "staff",
+                 "transaction")
+# Without rows in these, no fact can pass the rules: an empty one is a systemic problem, not a row problem.
+MANDATORY_TABLES = ("address", "counterparty", "currency", "design", "payment_type", "staff", "department")
+
+
+@dataclass
+class TransformState:
+    """What the job's bookmark holds: how far the input was processed, and where the current snapshots are."""
+
+    last_input_run_id: str | None = None
+    current: dict[str, dict] = field(default_factory=dict)  # lookup table -> {"run_id", "rows"}
+    pending: dict[str, dict] = field(default_factory=dict)  # fact source table -> {"run_id", "rows"} of quarantine
+    dimensions: dict[str, dict] = field(default_factory=dict)  # dim -> {"run_id", "rows", "files"}
+    date_range: list[str] | None = None  # [first, last] ISO dates dim_date covers
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "TransformState":
+        return cls(**data) if data else cls()
+
+
+@dataclass
+class TransformResult:
+    run_id: str
+    manifest_key: str
+    inputs: list[str]
+    tables: dict[str, TableOutput]
+
+    @property
+    def quarantined(self) -> int:
+        return sum(output.details.get("quarantined", 0) for output in self.tables.values())
+
+
+def current_prefix(table: str, run_id: str) -> str:
+    return f"_state/current/{table}/run_id={run_id}"
+
+
+def quarantine_prefix(table: str, run_id: str) -> str:
+    return f"quarantine/{table}/run_id={run_id}"
+
+
+class TransformRun:
+    def __init__(self, spark: SparkSession, ingestion_zone: ZoneStore, processed_zone: ZoneStore,
+                 bookmark: JobBookmark, run_id: str, ingest_job_name: str, glue_job_run_id: str | None = None):
+        self.spark = spark
+        self.ingestion_zone = ingestion_zone
+        self.zone = processed_zone
+        self.bookmark = bookmark
+        self.run_id = run_id
+        self.ingest_job_name = ingest_job_name
+        self.glue_job_run_id = glue_job_run_id
+
+    # -- state -----------------------------------------------------------------------------------------------
+    def starting_state(self) -> TransformState:
+        """The committed state; or, with enable, the state of a later run that committed only its manifest."""
+        state = TransformState.from_dict(self.bookmark.state(BOOKMARK_CTX))
+        if self.bookmark.option != ENABLE:
+            return state
+        later = [m for m in list_manifests(self.zone, self.bookmark.job_name, self.bookmark.last_accounted_run_id)
+                 if m.bookmark_option == ENABLE and m.state is not None]
+        if later:
+            log_event(logger, "a run committed its manifest but not its bookmark; continuing from it",
+                      logging.WARNING, manifest_run_id=later[-1].run_id)
+            return TransformState.from_dict(later[-1].state)
+        return state
+
+    # -- reading ---------------------------------------------------------------------------------------------
+    def _read_files(self, table_name: str, files: list[str]) -> DataFrame:
+        table = source_table(table_name)
+        uris = [self.ingestion_zone.uri_of(key) for key in files]
+        check_input_schema(table, self.spark.read.option("mergeSchema", "true").parquet(*uris), files)
+        return self.spark.read.schema(expected_spark_schema(table)).parquet(*uris)
+
+    def _read_batch(self, table_name: str, inputs: list[RunManifest]) -> DataFrame | None:
+        files = [key for manifest in inputs if table_name in manifest.tables
+                 for key in manifest.tables[table_name].files]
+        if not files:
+            return None
+        table = source_table(table_name)
+        batch_df = self._read_files(table_name, files)
+        check_versions_agree(table, batch_df)
+        return batch_df.transform(one_row_per_version(table))
+
+    def _read_snapshot(self, prefix: str, table_name: str) -> DataFrame:
+        files = [key for key in self.zone.list_keys(prefix) if key.endswith(".parquet")]
+        schema = expected_spark_schema(source_table(table_name))
+        if not files:
+            return self.spark.createDataFrame([], schema)
+        return self.spark.read.schema(schema).parquet(*(self.zone.uri_of(key) for key in files))
+
+    # -- the run ---------------------------------------------------------------------------------------------
+    def run(self) -> TransformResult:
+        started_at = dt.datetime.now(dt.timezone.utc)
+        state = self.starting_state()
+        inputs = list_manifests(self.ingestion_zone, self.ingest_job_name, state.last_input_run_id)
+        log_event(logger, "run started", run_id=self.run_id, inputs=len(inputs),
+                  after_input_run_id=state.last_input_run_id)
+        outputs: dict[str, TableOutput] = {}
+        if inputs:
+            batches = {name: self._read_batch(name, inputs) for name in LOOKUP_TABLES + FACT_SOURCE_TABLES}
+            changed = self._update_current_state(state, batches)
+            self._check_mandatory(state)
+            current = {name: self._current_snapshot(state, name).transform(stage(source_table(name)))
+                       for name in LOOKUP_TABLES}
+            currency_df = current["currency"].transform(dims.with_currency_names(dims.iso_4217_currencies(self.spark)))
+            unknown_codes = self._report_unknown_currencies(currency_df)
+            for fact_source in FACT_SOURCE_TABLES:
+                outputs.update(self._facts(fact_source, batches[fact_source], state, current, currency_df))
+            outputs.update(self._dimensions(state, changed, current, currency_df, unknown_codes, outputs))
+            state.last_input_run_id = inputs[-1].run_id
+        for dim in DIMENSIONS:
+            if dim.name not in outputs and dim.name in state.dimensions:
+                snapshot = state.dimensions[dim.name]
+                outputs[dim.name] = TableOutput(dim.name, snapshot["rows"], snapshot["files"],
+                                                details={"status": "unchanged", "snapshot_run_id": snapshot["run_id"]})
+        for fact in FACTS:
+            outputs.setdefault(fact.name, TableOutput(fact.name, 0, [], details={"status": "unchanged"}))
+        ordered = {table.name: outputs[table.name] for table in DIMENSIONS + FACTS if table.name in outputs}
+        manifest = RunManifest(
+            job_name=self.bookmark.job_name, run_id=self.run_id, started_at=started_at.isoformat(),
+            finished_at=dt.datetime.now(dt.timezone.utc).isoformat(), bookmark_option=self.bookmark.option,
+            glue_job_run_id=self.glue_job_run_id, tables=ordered, inputs=[m.run_id for m in inputs],
+            state=asdict(state),
+        )
+        manifest_key = write_manifest(self.zone, manifest)
+        self.bookmark.stage(BOOKMARK_CTX, asdict(state))
+        log_event(logger, "manifest written", manifest=manifest_key, inputs=len(inputs),
+                  rows=sum(o.rows for name, o in ordered.items() if name.startswith("fact_")))
+        return TransformResult(self.run_id, manifest_key, manifest.inputs, ordered)
+
+    def _current_snapshot(self, state: TransformState, name: str) -> DataFrame:
+        """The current state of a lookup table; empty when none of its rows was ever ingested."""
+        run_id = state.current.get(name, {}).get("run_id", "never")
+        return self._read_snapshot(current_prefix(name, run_id), name)
+
+    def _update_current_state(self, state: TransformState, batches: dict[str, DataFrame | None]) -> set[str]:
+        """New current-state snapshots of the lookup tables this batch touched; returns their names."""
+        changed = set()
+        for name in LOOKUP_TABLES:
+            if batches[name] is None:
+                continue
+            table = source_table(name)
+            merged_df = batches[name]
+            if name in state.current:
+                merged_df = self._current_snapshot(state, name).unionByName(merged_df)
+            written = write_parquet(self.spark, merged_df.transform(latest_versions(table)).coalesce(1), self.zone,
+                                    current_prefix(name, self.run_id))
+            state.current[name] = {"run_id": self.run_id, "rows": written.rows}
+            changed.add(name)
+        return changed
+
+    def _check_mandatory(self, state: TransformState) -> None:
+        empty = [name for name in MANDATORY_TABLES if state.current.get(name, {}).get("rows", 0) == 0]
+        if empty:
+            raise MandatoryDimensionEmptyError(
+                f"no rows have ever been ingested for {', '.join(empty)}; every fact depends on them "
+                "(was the ingestion run with --tables, or is the source empty?)")
+
+    def _report_unknown_currencies(self, currency_df: DataFrame) -> list[str]:
+        unknown = [row.currency_code for row in currency_df.where(~F.col("currency_known"))
+                   .select("currency_code").collect()]
+        if unknown:
+            log_event(logger, "currency codes unknown to ISO 4217: names left empty, their facts quarantined",
+                      logging.WARNING, currency_codes=unknown)
+        return unknown
+
+    def _facts(self, fact_source: str, batch_df: DataFrame | None, state: TransformState,
+               current: dict[str, DataFrame], currency_df: DataFrame) -> dict[str, TableOutput]:
+        started = time.monotonic()
+        fact, build = FACT_BUILDERS[fact_source]
+        table = source_table(fact_source)
+        pending = state.pending.get(fact_source)
+        candidates = [df for df in (batch_df, self._pending_df(fact_source, pending)) if df is not None]
+        if not candidates:
+            return {}
+        candidates_df = reduce(DataFrame.unionByName, candidates).transform(one_row_per_version(table))
+        parent_keys = {parent: current[parent].select(f"{parent}_id")
+                       for _, parent in FACT_PARENTS[fact_source] if parent != "currency"}
+        judged_df = (candidates_df.transform(stage(table))
+                     .transform(with_quality_verdicts(fact_source, parent_keys, currency_df))
+                     .cache())
+        try:
+            fact_df = (judged_df.transform(filter_passed).transform(build)
+                       .withColumn("run_id", F.lit(self.run_id))
+                       .repartition(*FACT_PARTITIONS_BY_ROW))
+            written = write_parquet(self.spark, fact_df, self.zone, f"{fact.name}/run_id={self.run_id}",
+                                    partition_by=FACT_PARTITIONS_BY_ROW)
+            quarantine_df = judged_df.transform(filter_quarantined).transform(
+                unstage(table, keep=(QUARANTINE_RULE, QUARANTINE_REASON)))
+            quarantined = write_parquet(self.spark, quarantine_df.coalesce(1), self.zone,
+                                        quarantine_prefix(fact_source, self.run_id))
+        finally:
+            judged_df.unpersist()
+        released = max((pending or {}).get("rows", 0) - quarantined.rows, 0)
+        if quarantined.rows:
+            state.pending[fact_source] = {"run_id": self.run_id, "rows": quarantined.rows}
+            rules = {row[0]: row[1] for row in self._read_quarantine(fact_source, quarantined.files)
+                     .groupBy(QUARANTINE_RULE).count().collect()}
+            log_event(logger, "rows quarantined", logging.WARNING, table=fact.name, rows=quarantined.rows,
+                      rules=rules, quarantine=quarantine_prefix(fact_source, self.run_id))
+        else:
+            state.pending.pop(fact_source, None)
+            rules = {}
+        seconds = round(time.monotonic() - started, 3)
+        log_event(logger, "fact built", table=fact.name, rows=written.rows, status="written" if written.rows else
+                  "unchanged", quarantined=quarantined.rows, released=released, files=len(written.files),
+                  seconds=seconds)
+        details = {"status": "written" if written.rows else "unchanged", "quarantined": quarantined.rows,
+                   "released": released, "quarantine_rules": rules, "quarantine_files": quarantined.files,
+                   "seconds": seconds}
+        return {fact.name: TableOutput(fact.name, written.rows, written.files, details=details)}
+
+    def _pending_df(self, fact_source: str, pending: dict | None) -> DataFrame | None:
+        if not pending:
+            return None
+        table = source_table(fact_source)
+        return self._read_snapshot(quarantine_prefix(fact_source, pending["run_id"]), fact_source) \
+            .select(*table.column_names)
+
+    def _read_quarantine(self, fact_source: str, files: list[str]) -> DataFrame:
+        return self.spark.read.parquet(*(self.zone.uri_of(key) for key in files))
+
+    def _dimensions(self, state: TransformState, changed: set[str], current: dict[str, DataFrame],
+                    currency_df: DataFrame, unknown_codes: list[str],
+                    fact_outputs: dict[str, TableOutput]) -> dict[str, TableOutput]:
+        builders = {
+            "dim_location": lambda: dims.dim_location(current["address"]),
+            "dim_design": lambda: dims.dim_design(current["design"]),
+            "dim_payment_type": lambda: dims.dim_payment_type(current["payment_type"]),
+            "dim_transaction": lambda: dims.dim_transaction(current["transaction"]),
+            "dim_staff": lambda: dims.dim_staff(current["staff"], current["department"]),
+            "dim_counterparty": lambda: dims.dim_counterparty(current["counterparty"], current["address"]),
+            "dim_currency": lambda: dims.dim_currency(currency_df),
+        }
+        outputs = {}
+        for name, build in builders.items():
+            if name in state.dimensions and not changed.intersection(dims.DIMENSION_INPUTS[name]):
+                continue
+            dim_df = build()
+            if name == "dim_staff":
+                require_resolved(name, dim_df, "staff_id", "department_name", "department")
+            if name == "dim_counterparty":
+                require_resolved(name, dim_df, "counterparty_id", "counterparty_legal_address_line_1", "address")
+            details = {"unknown_currency_codes": unknown_codes} if name == "dim_currency" and unknown_codes else {}
+            outputs[name] = self._write_dimension(state, name, dim_df.coalesce(1), details)
+        date_output = self._dim_date(state, fact_outputs)
+        if date_output:
+            outputs["dim_date"] = date_output
+        return outputs
+
+    def _write_dimension(self, state: TransformState, name: str, dim_df: DataFrame, details: dict) -> TableOutput:
+        written = write_parquet(self.spark, dim_df, self.zone, f"{name}/run_id={self.run_id}")
+        state.dimensions[name] = {"run_id": self.run_id, "rows": written.rows, "files": written.files}
+        log_event(logger, "dimension built", table=name, rows=written.rows, status="written")
+        return TableOutput(name, written.rows, written.files,
+                           details={"status": "written", "snapshot_run_id": self.run_id, **details})
+
+    def _dim_date(self, state: TransformState, fact_outputs: dict[str, TableOutput]) -> TableOutput | None:
+        """A gapless calendar over every date any fact refers to; rewritten only when the range grows."""
+        bounds = [dt.date.fromisoformat(value) for value in state.date_range or []]
+        for fact in FACTS:
+            output = fact_outputs.get(fact.name)
+            if not output or not output.files:
+                continue
+            facts_df = self.spark.read.schema(star_table(fact.name).spark_schema).parquet(
+                *(self.zone.uri_of(key) for key in output.files))
+            row = date_range(facts_df, fact).collect()[0]
+            bounds += [value for value in (row.first_date, row.last_date) if value is not None]
+        if not bounds:
+            return None
+        new_range = [min(bounds).isoformat(), max(bounds).isoformat()]
+        if new_range == state.date_range and "dim_date" in state.dimensions:
+            return None
+        state.date_range = new_range
+        calendar_df = dims.dim_date(self.spark, min(bounds), max(bounds)).coalesce(1)
+        return self._write_dimension(state, "dim_date", calendar_df, {"first_date": new_range[0],
+                                                                      "last_date": new_range[1]})
