@@ -47,10 +47,13 @@ def _found_flag(column: str) -> str:
 def _verdicts(table: SourceTable) -> list[tuple[str, Column]]:
     """(rule, reason-or-NULL) per check, in the order a row's first broken rule is named."""
     checks = []
+    text_dates = TEXT_DATE_COLUMNS.get(table.name, ())
     for column in table.columns:
         if not column.nullable:
-            checks.append(("missing_value", F.when(F.col(column.name).isNull(), F.lit(f"{column.name} is NULL"))))
-    for name in TEXT_DATE_COLUMNS.get(table.name, ()):
+            # A text date is missing when its text is; a NULL parsed date with text is unparsable instead.
+            staged = f"{column.name}_text" if column.name in text_dates else column.name
+            checks.append(("missing_value", F.when(F.col(staged).isNull(), F.lit(f"{column.name} is NULL"))))
+    for name in text_dates:
         text = F.col(f"{name}_text")
         checks.append(("unparsable_date", F.when(
             text.isNotNull() & F.col(name).isNull(),

@@ -31,7 +31,7 @@ from totes.ingest.run import expected_spark_schema
 from totes.logs import log_event
 from totes.manifests import RunManifest, TableOutput, list_manifests, write_manifest
 from totes.parquet_io import write_parquet
-from totes.star import DIMENSIONS, FACTS, star_table
+from totes.star import DIMENSIONS, FACTS
 from totes.tables import source_table
 from totes.transform import dimensions as dims
 from totes.transform.contracts import (
@@ -110,6 +110,7 @@ class TransformRun:
         self.run_id = run_id
         self.ingest_job_name = ingest_job_name
         self.glue_job_run_id = glue_job_run_id
+        self._batch_runs: dict[str, int] = {}  # source table -> how many input runs hold rows of it
 
     # -- state -----------------------------------------------------------------------------------------------
     def starting_state(self) -> TransformState:
@@ -126,21 +127,22 @@ class TransformRun:
         return state
 
     # -- reading ---------------------------------------------------------------------------------------------
-    def _read_files(self, table_name: str, files: list[str]) -> DataFrame:
-        table = source_table(table_name)
-        uris = [self.ingestion_zone.uri_of(key) for key in files]
-        check_input_schema(table, self.spark.read.option("mergeSchema", "true").parquet(*uris), files)
-        return self.spark.read.schema(expected_spark_schema(table)).parquet(*uris)
-
     def _read_batch(self, table_name: str, inputs: list[RunManifest]) -> DataFrame | None:
-        files = [key for manifest in inputs if table_name in manifest.tables
-                 for key in manifest.tables[table_name].files]
-        if not files:
+        runs_with_rows = [m for m in inputs if table_name in m.tables and m.tables[table_name].files]
+        if not runs_with_rows:
             return None
+        self._batch_runs[table_name] = len(runs_with_rows)
+        files = [key for manifest in runs_with_rows for key in manifest.tables[table_name].files]
         table = source_table(table_name)
-        batch_df = self._read_files(table_name, files)
-        check_versions_agree(table, batch_df)
-        return batch_df.transform(one_row_per_version(table))
+        check_input_schema(table, files, self.ingestion_zone.uri_of)
+        batch_df = self.spark.read.schema(expected_spark_schema(table)).parquet(
+            *(self.ingestion_zone.uri_of(key) for key in files))
+        # One ingestion run holds each version once (a SELECT of a table with a primary key); only several
+        # runs can repeat a version, after a reset or a run with the bookmark disabled.
+        if len(runs_with_rows) > 1:
+            check_versions_agree(table, batch_df)
+            batch_df = batch_df.transform(one_row_per_version(table))
+        return batch_df
 
     def _read_snapshot(self, prefix: str, table_name: str) -> DataFrame:
         files = [key for key in self.zone.list_keys(prefix) if key.endswith(".parquet")]
@@ -164,10 +166,9 @@ class TransformRun:
             current = {name: self._current_snapshot(state, name).transform(stage(source_table(name)))
                        for name in LOOKUP_TABLES}
             currency_df = current["currency"].transform(dims.with_currency_names(dims.iso_4217_currencies(self.spark)))
-            unknown_codes = self._report_unknown_currencies(currency_df)
             for fact_source in FACT_SOURCE_TABLES:
                 outputs.update(self._facts(fact_source, batches[fact_source], state, current, currency_df))
-            outputs.update(self._dimensions(state, changed, current, currency_df, unknown_codes, outputs))
+            outputs.update(self._dimensions(state, changed, current, currency_df, outputs))
             state.last_input_run_id = inputs[-1].run_id
         for dim in DIMENSIONS:
             if dim.name not in outputs and dim.name in state.dimensions:
@@ -201,11 +202,13 @@ class TransformRun:
             if batches[name] is None:
                 continue
             table = source_table(name)
-            merged_df = batches[name]
+            current_df = batches[name]
             if name in state.current:
-                merged_df = self._current_snapshot(state, name).unionByName(merged_df)
-            written = write_parquet(self.spark, merged_df.transform(latest_versions(table)).coalesce(1), self.zone,
-                                    current_prefix(name, self.run_id))
+                current_df = self._current_snapshot(state, name).unionByName(current_df)
+            # A single ingestion run holds one version per key: then there is nothing older to drop.
+            if name in state.current or self._batch_runs[name] > 1:
+                current_df = current_df.transform(latest_versions(table))
+            written = write_parquet(self.spark, current_df.coalesce(1), self.zone, current_prefix(name, self.run_id))
             state.current[name] = {"run_id": self.run_id, "rows": written.rows}
             changed.add(name)
         return changed
@@ -234,18 +237,20 @@ class TransformRun:
         candidates = [df for df in (batch_df, self._pending_df(fact_source, pending)) if df is not None]
         if not candidates:
             return {}
-        candidates_df = reduce(DataFrame.unionByName, candidates).transform(one_row_per_version(table))
+        candidates_df = reduce(DataFrame.unionByName, candidates)
+        if len(candidates) > 1:  # a held-back version may have been ingested again since
+            candidates_df = candidates_df.transform(one_row_per_version(table))
         parent_keys = {parent: current[parent].select(f"{parent}_id")
                        for _, parent in FACT_PARENTS[fact_source] if parent != "currency"}
         judged_df = (candidates_df.transform(stage(table))
                      .transform(with_quality_verdicts(fact_source, parent_keys, currency_df))
                      .cache())
         try:
-            fact_df = (judged_df.transform(filter_passed).transform(build)
-                       .withColumn("run_id", F.lit(self.run_id))
-                       .repartition(*FACT_PARTITIONS_BY_ROW))
+            passed_df = judged_df.transform(filter_passed).transform(build)
+            fact_df = passed_df.withColumn("run_id", F.lit(self.run_id)).repartition(*FACT_PARTITIONS_BY_ROW)
             written = write_parquet(self.spark, fact_df, self.zone, f"{fact.name}/run_id={self.run_id}",
                                     partition_by=FACT_PARTITIONS_BY_ROW)
+            dates = date_range(passed_df, fact).collect()[0]
             quarantine_df = judged_df.transform(filter_quarantined).transform(
                 unstage(table, keep=(QUARANTINE_RULE, QUARANTINE_REASON)))
             quarantined = write_parquet(self.spark, quarantine_df.coalesce(1), self.zone,
@@ -268,7 +273,8 @@ class TransformRun:
                   seconds=seconds)
         details = {"status": "written" if written.rows else "unchanged", "quarantined": quarantined.rows,
                    "released": released, "quarantine_rules": rules, "quarantine_files": quarantined.files,
-                   "seconds": seconds}
+                   "first_date": dates.first_date and dates.first_date.isoformat(),
+                   "last_date": dates.last_date and dates.last_date.isoformat(), "seconds": seconds}
         return {fact.name: TableOutput(fact.name, written.rows, written.files, details=details)}
 
     def _pending_df(self, fact_source: str, pending: dict | None) -> DataFrame | None:
@@ -282,8 +288,7 @@ class TransformRun:
         return self.spark.read.parquet(*(self.zone.uri_of(key) for key in files))
 
     def _dimensions(self, state: TransformState, changed: set[str], current: dict[str, DataFrame],
-                    currency_df: DataFrame, unknown_codes: list[str],
-                    fact_outputs: dict[str, TableOutput]) -> dict[str, TableOutput]:
+                    currency_df: DataFrame, fact_outputs: dict[str, TableOutput]) -> dict[str, TableOutput]:
         builders = {
             "dim_location": lambda: dims.dim_location(current["address"]),
             "dim_design": lambda: dims.dim_design(current["design"]),
@@ -302,7 +307,10 @@ class TransformRun:
                 require_resolved(name, dim_df, "staff_id", "department_name", "department")
             if name == "dim_counterparty":
                 require_resolved(name, dim_df, "counterparty_id", "counterparty_legal_address_line_1", "address")
-            details = {"unknown_currency_codes": unknown_codes} if name == "dim_currency" and unknown_codes else {}
+            details = {}
+            if name == "dim_currency":
+                unknown_codes = self._report_unknown_currencies(currency_df)
+                details = {"unknown_currency_codes": unknown_codes} if unknown_codes else {}
             outputs[name] = self._write_dimension(state, name, dim_df.coalesce(1), details)
         date_output = self._dim_date(state, fact_outputs)
         if date_output:
@@ -319,14 +327,9 @@ class TransformRun:
     def _dim_date(self, state: TransformState, fact_outputs: dict[str, TableOutput]) -> TableOutput | None:
         """A gapless calendar over every date any fact refers to; rewritten only when the range grows."""
         bounds = [dt.date.fromisoformat(value) for value in state.date_range or []]
-        for fact in FACTS:
-            output = fact_outputs.get(fact.name)
-            if not output or not output.files:
-                continue
-            facts_df = self.spark.read.schema(star_table(fact.name).spark_schema).parquet(
-                *(self.zone.uri_of(key) for key in output.files))
-            row = date_range(facts_df, fact).collect()[0]
-            bounds += [value for value in (row.first_date, row.last_date) if value is not None]
+        for output in fact_outputs.values():
+            bounds += [dt.date.fromisoformat(output.details[end]) for end in ("first_date", "last_date")
+                       if output.details.get(end)]
         if not bounds:
             return None
         new_range = [min(bounds).isoformat(), max(bounds).isoformat()]

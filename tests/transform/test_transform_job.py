@@ -1,0 +1,268 @@
+"""The transformation Glue script end to end over a hand-written ingestion zone."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from tests.transform.conftest import base_rows, ts
+from totes.bookmarks import JobBookmark
+from totes.star import DIMENSIONS, FACTS, STAR_TABLES
+from totes.transform.contracts import InputSchemaError, MandatoryDimensionEmptyError
+from totes.transform.run import TransformRun
+
+
+def _types(df):
+    return [(field.name, field.dataType) for field in df.schema.fields]
+
+
+def _keys(df, columns):
+    return sorted(tuple(row) for row in df.select(*columns).collect())
+
+
+def test_first_run_builds_all_eleven_tables_with_declared_columns_and_grain(transform):
+    transform.ingest(base_rows())
+    result = transform.run()
+
+    assert set(result.tables) == {table.name for table in STAR_TABLES}
+    for table in STAR_TABLES:
+        df = transform.table(table.name)
+        assert _types(df) == _types(transform.spark.createDataFrame([], table.spark_schema)), table.name
+        keys = df.select(*table.natural_key)
+        assert keys.count() == keys.distinct().count(), f"{table.name}: duplicate natural key"
+    assert transform.table("fact_sales_order").count() == 2
+    assert transform.table("fact_purchase_order").count() == 1
+    assert transform.table("fact_payment").count() == 3
+    assert transform.table("dim_transaction").count() == 3
+
+
+def test_facts_carry_exact_decimals_split_times_and_renamed_staff(transform):
+    transform.ingest(base_rows())
+    transform.run()
+
+    row = transform.table("fact_sales_order").where("sales_order_id = 1").collect()[0]
+    assert row.unit_price == Decimal("2.43")
+    assert (row.created_date, row.created_time) == (dt.date(2024, 11, 4), "09:30:00.125")
+    assert row.sales_staff_id == 1
+    assert row.agreed_delivery_date == dt.date(2024, 11, 7)
+    payment = transform.table("fact_payment").where("payment_id = 3").collect()[0]
+    assert payment.payment_amount == Decimal("719137.76")
+
+
+def test_facts_are_partitioned_by_run_then_created_month(transform):
+    transform.ingest(base_rows())
+    result = transform.run()
+
+    files = result.tables["fact_sales_order"].files
+    assert files and all(
+        key.startswith(f"fact_sales_order/run_id={result.run_id}/created_year=2024/created_month=11/") for key in files)
+
+
+def test_dimensions_take_attributes_from_their_parents(transform):
+    transform.ingest(base_rows())
+    transform.run()
+
+    staff = {row.staff_id: row for row in transform.table("dim_staff").collect()}
+    assert (staff[2].department_name, staff[2].location) == ("Purchasing", "Leds")
+    counterparty = {row.counterparty_id: row for row in transform.table("dim_counterparty").collect()}
+    assert counterparty[1].counterparty_legal_city == "Aliso Viejo"
+    assert counterparty[1].counterparty_legal_address_line_2 is None  # blank in the source means no value
+    assert counterparty[2].counterparty_legal_address_line_2 is None
+    currency = {row.currency_code: row.currency_name for row in transform.table("dim_currency").collect()}
+    assert currency == {"GBP": "Pound Sterling", "USD": "US Dollar", "EUR": "Euro"}
+
+
+def test_dim_date_covers_every_date_any_fact_refers_to(transform):
+    transform.ingest(base_rows())
+    transform.run()
+
+    dates = {row.date_id for row in transform.table("dim_date").collect()}
+    referenced = set()
+    for fact in FACTS:
+        date_columns = [c.name for c in fact.columns if c.references == "dim_date"]
+        for row in transform.table(fact.name).select(*date_columns).collect():
+            referenced.update(value for value in row if value is not None)
+    assert referenced <= dates
+    assert len(dates) == (max(dates) - min(dates)).days + 1  # gapless
+    monday = transform.table("dim_date").where(F.col("date_id") == dt.date(2024, 11, 4)).collect()[0]
+    assert (monday.day_of_week, monday.day_name, monday.quarter) == (1, "Monday", 4)
+
+
+def test_an_updated_payment_becomes_a_second_fact_row(transform):
+    transform.ingest(base_rows())
+    transform.run()
+    transform.ingest({"payment": [(1, ts(), ts(60), 1, 1, Decimal("205952.22"), 1, 1, True, "2024-11-08",
+                                   67305075, 31622269)]})
+    result = transform.run()
+
+    versions = transform.table("fact_payment").where("payment_id = 1").orderBy("last_updated_time").collect()
+    assert [(v.paid, v.last_updated_time) for v in versions] == [(False, "09:30:00.125"), (True, "10:30:00.125")]
+    assert result.tables["fact_payment"].rows == 1
+
+
+def test_a_batch_of_payment_updates_only_leaves_dimensions_and_other_facts_unchanged(transform):
+    transform.ingest(base_rows())
+    first = transform.run()
+    transform.ingest({"payment": [(2, ts(), ts(90), 2, 2, Decimal("169309.68"), 2, 1, True, "2024-11-07",
+                                   81718079, 47839086)]})
+    second = transform.run()
+
+    for dim in DIMENSIONS:
+        assert second.tables[dim.name].details["status"] == "unchanged", dim.name
+        assert second.tables[dim.name].files == first.tables[dim.name].files
+    assert second.tables["fact_sales_order"].rows == 0
+    assert second.tables["fact_payment"].rows == 1
+
+
+def test_a_changed_parent_updates_the_dimension_of_unchanged_children(transform):
+    transform.ingest(base_rows())
+    transform.run()
+    transform.ingest({"department": [(2, "Procurement", "Leeds", None, ts(), ts(120))]})
+    result = transform.run()
+
+    assert result.tables["dim_staff"].details["status"] == "written"
+    staff = {row.staff_id: row for row in transform.table("dim_staff").collect()}
+    assert (staff[2].department_name, staff[2].location) == ("Procurement", "Leeds")
+    assert staff[1].department_name == "Sales"
+    assert transform.table("dim_staff").count() == 2
+
+
+def test_a_row_with_a_missing_parent_is_quarantined_then_released_when_the_parent_arrives(transform):
+    transform.ingest(base_rows())
+    transform.run()
+    transform.ingest({"sales_order": [(3, ts(5), ts(5), 99, 1, 1, 1000, Decimal("3.00"), 1, "2024-11-10",
+                                       "2024-11-11", 1)]})
+    held = transform.run()
+
+    assert held.tables["fact_sales_order"].rows == 0
+    assert held.tables["fact_sales_order"].details["quarantined"] == 1
+    quarantined, = transform.quarantine("sales_order")
+    assert (quarantined.quarantine_rule, quarantined.quarantine_reason) == ("missing_parent",
+                                                                           "design_id 99 has no design row")
+    transform.ingest({"design": [(99, ts(6), "Granite", "/opt", "granite-20241104-abcd.json", ts(6))]})
+    released = transform.run()
+
+    assert released.tables["fact_sales_order"].rows == 1
+    assert released.tables["fact_sales_order"].details["released"] == 1
+    assert transform.quarantine("sales_order") == []
+    assert _keys(transform.table("fact_sales_order"), ["sales_order_id"]) == [(1,), (2,), (3,)]
+
+
+def test_rows_breaking_rules_are_quarantined_with_rule_and_reason_and_the_rest_pass(transform):
+    rows = base_rows()
+    rows["sales_order"].append((3, ts(), ts(), 1, 1, 1, -5, Decimal("2.00"), 1, "2024-11-07", "2024-11-08", 1))
+    rows["purchase_order"].append((2, ts(), ts(), 2, 1, "QWERTY1", 10, Decimal("1.00"), 3, "next week",
+                                   "2024-11-09", 1))
+    transform.ingest(rows)
+    result = transform.run()
+
+    assert result.tables["fact_sales_order"].rows == 2
+    assert result.tables["fact_sales_order"].details["quarantine_rules"] == {"negative_quantity": 1}
+    assert transform.quarantine("purchase_order")[0].quarantine_reason == \
+        "agreed_delivery_date 'next week' is not a YYYY-MM-DD date"
+    assert result.quarantined == 2
+
+
+def test_an_unknown_currency_code_is_reported_and_its_facts_quarantined(transform):
+    rows = base_rows()
+    rows["currency"].append((4, "XTT", ts(), ts()))
+    rows["sales_order"].append((3, ts(), ts(), 1, 1, 1, 5, Decimal("2.00"), 4, "2024-11-07", "2024-11-08", 1))
+    transform.ingest(rows)
+    result = transform.run()
+
+    assert result.tables["dim_currency"].details["unknown_currency_codes"] == ["XTT"]
+    names = {row.currency_code: row.currency_name for row in transform.table("dim_currency").collect()}
+    assert names["XTT"] is None
+    assert transform.quarantine("sales_order")[0].quarantine_rule == "unknown_currency"
+
+
+def test_rerunning_on_the_same_input_gives_identical_output(transform):
+    transform.ingest(base_rows())
+    first = transform.run("job-bookmark-disable")
+    second = transform.run("job-bookmark-disable")
+
+    for table in STAR_TABLES:
+        order = list(table.natural_key)
+        assert_df_equality(transform.table(table.name, first).orderBy(*order),
+                           transform.table(table.name, second).orderBy(*order))
+
+
+def test_a_run_with_no_new_input_writes_no_data(transform):
+    transform.ingest(base_rows())
+    transform.run()
+    quiet = transform.run()
+
+    assert quiet.inputs == []
+    assert all(output.rows == 0 for name, output in quiet.tables.items() if name.startswith("fact_"))
+    assert all(output.details["status"] == "unchanged" for output in quiet.tables.values())
+
+
+def test_a_failed_run_keeps_the_bookmark_and_the_rerun_processes_the_same_input(transform, monkeypatch):
+    transform.ingest(base_rows())
+    transform.run()
+    bookmark = transform.bookmark_text()
+    new_input = transform.ingest({"sales_order": [(3, ts(5), ts(5), 1, 1, 1, 10, Decimal("2.50"), 1,
+                                                   "2024-11-10", "2024-11-11", 1)]})
+    original = TransformRun._dimensions
+
+    def fail(self, *args):
+        raise OSError("disk full (injected)")
+
+    monkeypatch.setattr(TransformRun, "_dimensions", fail)
+    with pytest.raises(OSError, match="injected"):
+        transform.run()
+    assert transform.bookmark_text() == bookmark
+    assert len(transform.manifests()) == 1
+
+    monkeypatch.setattr(TransformRun, "_dimensions", original)
+    rerun = transform.run()
+    assert rerun.inputs == [new_input]
+    assert _keys(transform.table("fact_sales_order"), ["sales_order_id"]) == [(1,), (2,), (3,)]
+
+
+def test_a_run_killed_between_manifest_and_bookmark_is_not_processed_twice(transform, monkeypatch):
+    transform.ingest(base_rows())
+    transform.run()
+    transform.ingest({"sales_order": [(3, ts(5), ts(5), 1, 1, 1, 10, Decimal("2.50"), 1, "2024-11-10",
+                                       "2024-11-11", 1)]})
+    with monkeypatch.context() as patch:
+        patch.setattr(JobBookmark, "commit", lambda self, run_id: (_ for _ in ()).throw(KeyboardInterrupt()))
+        with pytest.raises(KeyboardInterrupt):
+            transform.run()
+
+    rerun = transform.run()
+
+    assert rerun.inputs == []
+    sales = transform.table("fact_sales_order")
+    assert sales.count() == sales.select("sales_order_id", "last_updated_date", "last_updated_time").distinct().count()
+    assert sales.count() == 3
+
+
+def test_a_missing_mandatory_table_fails_the_run_naming_it(transform):
+    rows = base_rows()
+    del rows["currency"]
+    transform.ingest(rows)
+
+    with pytest.raises(MandatoryDimensionEmptyError, match="currency"):
+        transform.run()
+    assert transform.bookmark_text() is None
+
+
+def test_an_input_file_with_a_missing_column_fails_the_run_naming_it(transform):
+    run_id = transform.ingest(base_rows())
+    manifest_key = f"_manifests/totesys-ingest/{run_id}.json"
+    import json
+
+    manifest = json.loads(transform.ingestion.read_text(manifest_key))
+    prefix = "staff/ingest_date=2024-11-04/run_id=drifted"
+    transform.spark.createDataFrame([(3, "Ann", "Lee", 1)], "staff_id int, first_name string, last_name string, "
+                                    "department_id int").write.parquet(transform.ingestion.uri_of(prefix))
+    manifest["tables"]["staff"]["files"] = [k for k in transform.ingestion.list_keys(prefix) if k.endswith(".parquet")]
+    transform.ingestion.write_text(manifest_key, json.dumps(manifest))
+
+    with pytest.raises(InputSchemaError, match="email_address is missing"):
+        transform.run()
