@@ -22,6 +22,10 @@ SOURCE_OWNER_SECRET_ID = "totesys/source-db-owner"  # the "application": generat
 WAREHOUSE_SECRET_ID = "totesys/warehouse-db"  # the loader
 WAREHOUSE_READONLY_SECRET_ID = "totesys/warehouse-readonly"  # dashboards and analysts
 
+# Data Catalog databases of the two zones (Terraform prefixes them per environment on AWS).
+INGESTION_DATABASE = "totesys_ingestion"
+PROCESSED_DATABASE = "totesys_processed"
+
 INGEST_JOB_NAME = "totesys-ingest"
 TRANSFORM_JOB_NAME = "totesys-transform"
 LOAD_JOB_NAME = "totesys-load"

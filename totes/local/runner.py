@@ -45,6 +45,8 @@ def local_workflow_variables() -> dict[str, str]:
         "processed_zone_uri": settings.LOCAL_PROCESSED_ZONE,
         "source_secret_id": settings.SOURCE_SECRET_ID,
         "warehouse_secret_id": settings.WAREHOUSE_SECRET_ID,
+        "ingestion_database": settings.INGESTION_DATABASE,
+        "processed_database": settings.PROCESSED_DATABASE,
     }
 
 
