@@ -9,6 +9,7 @@ PYTHON_BASE ?= python3
 PY := $(VENV)/bin/python
 export TOTES_LOCAL_DIR ?= $(CURDIR)/.local
 export TOTES_LOCAL_SECRETS_DIR ?= $(TOTES_LOCAL_DIR)/secrets
+export TOTES_LOCAL_CATALOG_DIR ?= $(TOTES_LOCAL_DIR)/catalog
 export TOTES_PG_PORT ?= 55432
 export PYTHONPATH := $(CURDIR):$(CURDIR)/local_glue
 export SPARK_LOCAL_IP ?= 127.0.0.1
@@ -86,3 +87,18 @@ clean-zones: ## Delete the local zones and bookmarks (the source database stays)
 clean: ## Stop PostgreSQL and delete everything local: zones, database cluster, secrets, virtualenv
 	@scripts/local_pg.sh destroy
 	rm -rf $(TOTES_LOCAL_DIR) $(VENV)
+
+.PHONY: warehouse
+warehouse: venv db-up ## Create or migrate the local warehouse schema (sql/warehouse/V*.sql); safe to re-run
+	@$(PY) -m totes.warehouse migrate
+
+# The pipeline ends in the warehouse: `make run` migrates it first.
+run: warehouse
+
+.PHONY: crawl
+crawl: venv ## Run the local crawlers: register the zones' tables and partitions in the local catalog
+	@$(PY) -m totes.local.crawler
+
+.PHONY: query
+query: venv ## Athena-style SQL on the processed zone (DuckDB): SQL="SELECT ..." or NAME=top_designs (LIST=1 lists)
+	@$(PY) -m totes.local.query $(if $(LIST),--list,$(if $(NAME),--name $(NAME),"$$SQL"))

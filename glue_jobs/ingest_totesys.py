@@ -9,6 +9,7 @@ Job arguments:
                             TOTES_LOCAL_SECRETS_DIR is set)
     --job-bookmark-option   job-bookmark-enable | job-bookmark-disable (Glue's default) | job-bookmark-pause
 Optional:
+    --catalog-database      Data Catalog database to register committed runs in (none: no registration)
     --tables                comma-separated subset of the source tables (default: all 11)
     --read-lag-seconds, --overlap-seconds, --max-transaction-wait-seconds
                             read window tuning (README, "The bookmark guarantee")
@@ -27,6 +28,8 @@ from pyspark.context import SparkContext
 
 from totes import logs
 from totes.bookmarks import JobBookmark
+from totes.catalog import catalog_client
+from totes.catalog_sync import manifests_to_register, register_committed_runs, register_ingestion_run
 from totes.ingest.errors import JobArgumentError
 from totes.ingest.run import IngestionResult, IngestionRun, SourceReader
 from totes.ingest.window import WindowPolicy
@@ -45,6 +48,7 @@ OPTIONAL_ARGS = {
     "read-lag-seconds": str(DEFAULT_READ_LAG_SECONDS),
     "overlap-seconds": str(DEFAULT_OVERLAP_SECONDS),
     "max-transaction-wait-seconds": "600",
+    "catalog-database": "",
 }
 
 
@@ -114,11 +118,15 @@ def main(argv: list[str] | None = None) -> IngestionResult:
             policy=policy,
             glue_job_run_id=args.get("JOB_RUN_ID"),
         ).run()
+        # The manifest is written; the catalog follows it, never precedes it.
+        if args["catalog_database"]:
+            register_committed_runs(catalog_client(), args["catalog_database"], zone,
+                                    manifests_to_register(zone, bookmark, run_id), register_ingestion_run)
     except Exception as error:
         log_event(logger, "job failed; bookmark not advanced", logging.ERROR,
                   error_type=type(error).__name__, error=str(error))
         raise
-    # The manifest is written: only now may the bookmark move, then Glue's own commit.
+    # Manifest written and registered: only now may the bookmark move, then Glue's own commit.
     bookmark.commit(run_id)
     job.commit()
     log_event(logger, "job succeeded", rows=result.total_rows, manifest=result.manifest_key,

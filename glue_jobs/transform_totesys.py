@@ -8,6 +8,7 @@ Job arguments:
     --processed-zone        where this job writes
     --job-bookmark-option   job-bookmark-enable | job-bookmark-disable (Glue's default) | job-bookmark-pause
 Optional:
+    --catalog-database      Data Catalog database to register committed runs in (none: no registration)
     --ingest-job-name       the ingestion job whose manifests are the input (default totesys-ingest)
 """
 
@@ -23,6 +24,8 @@ from pyspark.context import SparkContext
 
 from totes import logs
 from totes.bookmarks import JobBookmark
+from totes.catalog import catalog_client
+from totes.catalog_sync import manifests_to_register, register_committed_runs, register_transform_run
 from totes.logs import log_event
 from totes.manifests import new_run_id
 from totes.settings import INGEST_JOB_NAME
@@ -32,7 +35,7 @@ from totes.zones import ZoneStore
 logger = logging.getLogger("totes.transform")
 
 REQUIRED_ARGS = ["JOB_NAME", "ingestion-zone", "processed-zone"]
-OPTIONAL_ARGS = {"ingest-job-name": INGEST_JOB_NAME}
+OPTIONAL_ARGS = {"ingest-job-name": INGEST_JOB_NAME, "catalog-database": ""}
 
 
 def resolve_args(argv: list[str]) -> dict:
@@ -69,10 +72,15 @@ def main(argv: list[str] | None = None) -> TransformResult:
             ingest_job_name=args["ingest_job_name"],
             glue_job_run_id=args.get("JOB_RUN_ID"),
         ).run()
+        # The manifest is written; the catalog follows it, never precedes it.
+        if args["catalog_database"]:
+            register_committed_runs(catalog_client(), args["catalog_database"], processed_zone,
+                                    manifests_to_register(processed_zone, bookmark, run_id), register_transform_run)
     except Exception as error:
         log_event(logger, "job failed; bookmark not advanced", logging.ERROR,
                   error_type=type(error).__name__, error=str(error))
         raise
+    # Manifest written and registered: only now may the bookmark move, then Glue's own commit.
     bookmark.commit(run_id)
     job.commit()
     log_event(logger, "job succeeded", manifest=result.manifest_key, inputs=len(result.inputs),

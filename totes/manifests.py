@@ -83,9 +83,10 @@ def list_manifest_run_ids(store: ZoneStore, job_name: str, after_run_id: str | N
     return sorted(run_ids)
 
 
+def read_manifest(store: ZoneStore, job_name: str, run_id: str) -> RunManifest:
+    return RunManifest.from_json(store.read_text(f"{manifest_prefix(job_name)}{run_id}.json"))
+
+
 def list_manifests(store: ZoneStore, job_name: str, after_run_id: str | None = None) -> list[RunManifest]:
     """Committed manifests of a job in run order, optionally only those after ``after_run_id``."""
-    return [
-        RunManifest.from_json(store.read_text(f"{manifest_prefix(job_name)}{run_id}.json"))
-        for run_id in list_manifest_run_ids(store, job_name, after_run_id)
-    ]
+    return [read_manifest(store, job_name, run_id) for run_id in list_manifest_run_ids(store, job_name, after_run_id)]
