@@ -67,8 +67,9 @@ def _verdicts(table: SourceTable) -> list[tuple[str, Column]]:
             F.concat(F.lit(f"{column} "), F.col(column).cast("string"), F.lit(f" has no {parent} row")))))
     checks.append(("unknown_currency", F.when(
         F.col("_currency_id_found").isNotNull() & ~F.col("_currency_known"),
-        F.concat(F.lit("currency_id "), F.col("currency_id").cast("string"), F.lit(" has code '"),
-                 F.col("_currency_code"), F.lit("', which ISO 4217 does not know")))))
+        F.concat(F.lit("currency_id "), F.col("currency_id").cast("string"), F.lit(" has code "),
+                 F.coalesce(F.concat(F.lit("'"), F.col("_currency_code"), F.lit("'")), F.lit("NULL")),
+                 F.lit(", which ISO 4217 does not know")))))
     return checks
 
 

@@ -27,7 +27,8 @@ TEXT_DATE_COLUMNS: dict[str, tuple[str, ...]] = {
     "payment": ("payment_date",),
 }
 TEXT_TYPES = {"text", "varchar(3)", '"PaymentTypeName"', '"TransactionType"'}
-ISO_DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+# \z, not $: in Java's regex $ also matches before a final line break, which then reaches to_date and fails.
+ISO_DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}\z"
 TIME_OF_DAY_FORMAT = "HH:mm:ss.SSS"
 
 
