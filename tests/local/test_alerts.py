@@ -1,0 +1,182 @@
+"""Failed and timed-out jobs alert by email, decided by the one event pattern file the Terraform rule uses."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import re
+import threading
+import uuid
+import warnings
+
+import pytest
+from moto.events.models import EventPattern as MotoEventPattern
+
+from totes.local.alerts import EVENT_PATTERN_FILE, EventPattern, LocalEventBus, job_state_change_event
+from totes.local.runner import JobRun, LocalWorkflowRunner
+
+from tests.local.fake_jobs import APPEND_NAME, FAIL, SLEEP_FOREVER, chain_workflow
+
+
+def _job_run(state: str, job_name: str = "totesys-transform", error: str = "RuntimeError: boom") -> JobRun:
+    return JobRun(Id="jr_" + "ab" * 16, JobName=job_name, Attempt=0,
+                  StartedOn="2026-11-25T17:15:00.000+00:00", CompletedOn="2026-11-25T17:15:12.345+00:00",
+                  JobRunState=state, ErrorMessage=None if state == "SUCCEEDED" else error, ExecutionTime=12.345,
+                  WorkflowRunId="wr_" + "cd" * 16, TriggerName="transform-after-ingest")
+
+
+def _bus(tmp_path) -> LocalEventBus:
+    return LocalEventBus(tmp_path / "state" / "events.jsonl", tmp_path / "mail")
+
+
+def _emails(tmp_path) -> list[email.message.EmailMessage]:
+    return [email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            for path in sorted((tmp_path / "mail").glob("*.eml"))]
+
+
+def test_the_event_has_the_shape_eventbridge_delivers():
+    event = job_state_change_event(_job_run("FAILED"), account="123456789012", region="eu-west-2")
+
+    assert list(event) == ["version", "id", "detail-type", "source", "account", "time", "region", "resources",
+                           "detail"]
+    assert uuid.UUID(event.pop("id"))
+    assert event == {
+        "version": "0", "detail-type": "Glue Job State Change", "source": "aws.glue",
+        "account": "123456789012", "time": "2026-11-25T17:15:12Z", "region": "eu-west-2", "resources": [],
+        "detail": {"jobName": "totesys-transform", "severity": "ERROR", "state": "FAILED",
+                   "jobRunId": "jr_" + "ab" * 16, "message": "RuntimeError: boom"},
+    }
+    succeeded = job_state_change_event(_job_run("SUCCEEDED"))["detail"]
+    assert (succeeded["severity"], succeeded["message"]) == ("INFO", "Job run succeeded")
+
+
+@pytest.mark.parametrize(("state", "job_name", "alerts"), [
+    ("FAILED", "totesys-transform", True),
+    ("TIMEOUT", "totesys-ingest", True),
+    ("STOPPED", "totesys-load", True),
+    ("SUCCEEDED", "totesys-load", False),
+    ("FAILED", "other-team-job", False),
+])
+def test_the_pattern_file_decides_which_events_alert(state, job_name, alerts):
+    event = job_state_change_event(_job_run(state, job_name))
+    # The project's matcher and moto's EventBridge matcher (what put_events uses) agree on the pattern file.
+    assert EventPattern.from_file().matches(event) is alerts
+    assert MotoEventPattern.load(EVENT_PATTERN_FILE.read_text()).matches_event(event) is alerts
+
+
+def test_an_event_from_another_source_does_not_alert():
+    event = job_state_change_event(_job_run("FAILED"))
+    event["source"] = "aws.states"
+    assert not EventPattern.from_file().matches(event)
+
+
+def test_a_failed_job_sends_an_email_with_what_happened_and_where_to_look(tmp_path):
+    workflow = chain_workflow(tmp_path, {"ingest": APPEND_NAME, "transform": FAIL, "load": APPEND_NAME})
+    runner = LocalWorkflowRunner(workflow, state_dir=tmp_path / "state", event_bus=_bus(tmp_path))
+    result = runner.run()
+
+    failed = result.job_runs[-1]
+    (message,) = _emails(tmp_path)
+    assert message["Subject"] == "[totesys] Glue job totesys-transform FAILED"
+    assert message["X-Totes-Job-Run-Id"] == failed.Id
+    assert message["To"] and message["From"] and message["Date"] and message["Message-ID"]
+    body = message.get_content()
+    prose = " ".join(body.split())
+    for expected in ("job name       totesys-transform", f"job run id     {failed.Id}",
+                     f"workflow run   wf, run {result.workflow_run_id}",
+                     "state          FAILED (severity ERROR)",
+                     "error          RuntimeError: boom", "started by     transform-after-ingest",
+                     f"grep {failed.Id} ", "make status", "make spark-ui"):
+        assert expected in body, expected
+    assert "a failed run does not move the job's bookmark" in prose
+    # The event itself closes the mail, as the SNS email of the EventBridge rule carries it.
+    event = json.loads(body[body.index("{"):])
+    assert event["detail"] == {"jobName": "totesys-transform", "severity": "ERROR", "state": "FAILED",
+                               "jobRunId": failed.Id, "message": "RuntimeError: boom"}
+    # Every state change is on the bus, the SUCCEEDED one of the first job too; only the failure alerted.
+    published = [json.loads(line)["detail"]["state"]
+                 for line in (tmp_path / "state" / "events.jsonl").read_text().splitlines()]
+    assert published == ["SUCCEEDED", "FAILED"]
+
+
+def test_a_timed_out_job_sends_a_timeout_email(tmp_path):
+    workflow = chain_workflow(tmp_path, {"ingest": SLEEP_FOREVER, "transform": APPEND_NAME}, max_retries=1)
+    runner = LocalWorkflowRunner(workflow, state_dir=tmp_path / "state", event_bus=_bus(tmp_path),
+                                 timeout_seconds=0.2)
+    (timed_out,) = runner.run().job_runs
+
+    (message,) = _emails(tmp_path)
+    assert message["Subject"] == "[totesys] Glue job totesys-ingest TIMEOUT"
+    body = message.get_content()
+    assert "state          TIMEOUT (severity ERROR)" in body
+    assert f"job run id     {timed_out.Id}" in body
+    assert "error          Job run timed out after 0.2 s" in body
+    assert "A TIMEOUT is not retried" in " ".join(body.split())
+    assert re.search(r"\d{8}T\d{6}Z-totesys-ingest-TIMEOUT-jr_[0-9a-f]{32}\.eml",
+                     next((tmp_path / "mail").iterdir()).name)
+
+
+def test_a_successful_run_sends_no_email(tmp_path):
+    workflow = chain_workflow(tmp_path, {"ingest": APPEND_NAME, "transform": APPEND_NAME})
+    result = LocalWorkflowRunner(workflow, state_dir=tmp_path / "state", event_bus=_bus(tmp_path)).run()
+
+    assert result.succeeded
+    assert not (tmp_path / "mail").exists() or not list((tmp_path / "mail").iterdir())
+    assert len((tmp_path / "state" / "events.jsonl").read_text().splitlines()) == 2
+
+
+def test_the_alert_also_goes_to_an_smtp_sink_when_one_is_configured(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import asyncore  # smtpd's event loop; both ship with Python 3.11 (deprecated, gone in 3.12)
+        import smtpd
+
+    received = []
+
+    class Sink(smtpd.SMTPServer):
+        def process_message(self, peer, mailfrom, rcpttos, data, **kwargs):
+            received.append(data)
+
+    sink = Sink(("127.0.0.1", 0), None)
+    serving = threading.Event()
+    serving.set()
+
+    def serve():
+        while serving.is_set():
+            asyncore.loop(timeout=0.05, count=1)
+
+    loop = threading.Thread(target=serve, daemon=True)
+    loop.start()
+    try:
+        bus = LocalEventBus(tmp_path / "events.jsonl", tmp_path / "mail", smtp_host="127.0.0.1",
+                            smtp_port=sink.socket.getsockname()[1])
+        path = bus.publish_job_run(_job_run("FAILED"), workflow_name="totesys-etl")
+    finally:
+        serving.clear()
+        loop.join(5)
+        sink.close()
+
+    (data,) = received
+    sent = email.message_from_bytes(data, policy=email.policy.default)
+    saved = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert sent["Subject"] == "[totesys] Glue job totesys-transform FAILED"
+    assert sent.get_content().rstrip() == saved.get_content().rstrip()  # SMTP DATA drops the last newline
+
+
+def test_an_unreachable_smtp_sink_does_not_lose_the_alert(tmp_path):
+    bus = LocalEventBus(tmp_path / "events.jsonl", tmp_path / "mail", smtp_host="127.0.0.1", smtp_port=1)
+    path = bus.publish_job_run(_job_run("TIMEOUT"))
+    assert path.exists()
+
+
+def test_a_long_multi_line_error_is_kept_whole_and_stays_mailable(tmp_path):
+    error = "Py4JJavaError: An error occurred while calling o123.save.\n" + "\n".join(
+        f"\tat org.apache.spark.Frame{index}(Frame.java:{index})" for index in range(200)) + "\n" + "x" * 2000
+    path = _bus(tmp_path).publish_job_run(_job_run("FAILED", error=error))
+
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    body = message.get_content()
+    assert "error          Py4JJavaError: An error occurred while calling o123.save." in body
+    assert "The whole error message:" in body and "Frame199(Frame.java:199)" in body and "x" * 2000 in body
+    assert max(len(line) for line in path.read_bytes().splitlines()) <= 998
