@@ -34,7 +34,8 @@ class JsonFormatter(logging.Formatter):
 class ConsoleFormatter(logging.Formatter):
     """A short human line per event for a terminal; the JSON file keeps every field."""
 
-    _shown = ("table", "rows", "status", "files", "seconds", "manifest", "error")
+    _shown = ("table", "rows", "status", "inserted", "updated", "unchanged", "files", "seconds", "manifest",
+              "error")
 
     def format(self, record: logging.LogRecord) -> str:
         fields = getattr(record, "fields", {})

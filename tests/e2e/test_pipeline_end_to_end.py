@@ -66,6 +66,7 @@ def pipeline(spark, empty_source_db, warehouse, tmp_path, monkeypatch):
         path.write_text(json.dumps(dataclasses.asdict(credentials)))
     monkeypatch.setenv("TOTES_LOCAL_SECRETS_DIR", str(secrets_dir))
     monkeypatch.setenv("TOTES_LOCAL_CATALOG_DIR", str(tmp_path / "catalog"))
+    monkeypatch.setenv("TOTES_LOG_FILE", str(tmp_path / "logs" / "pipeline.jsonl"))
     ingestion, processed = (tmp_path / "ingestion").as_uri(), (tmp_path / "processed").as_uri()
     jobs = _script("ingest_totesys"), _script("transform_totesys"), _script("load_warehouse")
     enable = ["--job-bookmark-option", "job-bookmark-enable"]
@@ -79,6 +80,8 @@ def pipeline(spark, empty_source_db, warehouse, tmp_path, monkeypatch):
         return jobs[2].main(["load", "--JOB_NAME", LOAD_JOB_NAME, "--processed-zone", processed,
                              "--warehouse-secret-id", WAREHOUSE_SECRET_ID, *enable])
 
+    run_workflow.written = tmp_path  # everything the runs write: zones, catalog, JSON logs
+    run_workflow.passwords = (reader.password, warehouse.password)
     return owner, warehouse, run_workflow
 
 
@@ -202,3 +205,15 @@ def test_named_queries_on_the_processed_zone_agree_with_the_warehouse(pipeline):
         _, athena_rows = run_query(sql, database="e2e_processed")
         assert athena_rows, name
         assert _normalised(athena_rows) == _normalised(_rows(warehouse, sql, warehouse_connect)), name
+
+
+def test_no_password_in_any_file_the_pipeline_writes(pipeline):
+    _source, _warehouse, run_workflow = pipeline
+    run_workflow()
+
+    written = [path for path in run_workflow.written.rglob("*") if path.is_file() and "secrets" not in path.parts]
+    assert any(path.suffix == ".jsonl" for path in written) and any(path.suffix == ".parquet" for path in written)
+    for path in written:
+        content = path.read_bytes()
+        for password in run_workflow.passwords:
+            assert password.encode() not in content, f"a password is written in {path}"

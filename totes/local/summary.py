@@ -30,6 +30,9 @@ def _note(output) -> str:
     if output.window:
         return f"{output.window.get('from_exclusive') or '(start)'} .. {output.window.get('to_inclusive', '')}"
     notes = []
+    if "inserted" in details:  # a warehouse load: what the merge did, and the table's size afterwards
+        notes.append(f"{details['inserted']} inserted, {details['updated']} updated, "
+                     f"{details['unchanged']} unchanged; {details['total']} in the warehouse")
     if details.get("quarantined"):
         notes.append(f"{details['quarantined']} quarantined ({', '.join(details.get('quarantine_rules', {}))})")
     if details.get("released"):
@@ -53,6 +56,9 @@ def format_run_summary(result: WorkflowRunResult, zones: list[ZoneStore], starte
             continue
         inputs = f", {len(manifest.inputs)} input run(s)" if manifest.inputs else ""
         lines.append(f"    manifest run id {manifest.run_id} ({manifest.bookmark_option}{inputs})")
+        if not manifest.tables:
+            lines.append("    nothing new since the last run")
+            continue
         lines.append(f"    {'table':<20} {'rows':>10}  {'status':<10} notes")
         for name, output in manifest.tables.items():
             status = output.details.get("status", "")

@@ -1,0 +1,92 @@
+"""Glue job: load the committed transform runs from the processed zone into the star-schema warehouse.
+
+The same script runs on AWS Glue 5.1 and locally (``local_glue/awsglue`` emulates the subset used here).
+Every transform run committed after the job's bookmark is loaded as one batch, in one warehouse transaction:
+dimensions upserted in place, facts appended idempotently on (source id, last_updated); see
+``totes/warehouse/run.py`` for the order of effects and why a rerun after any failure is safe.
+
+Job arguments:
+    --JOB_NAME              Glue job name; names the bookmark and the manifests (totesys-load)
+    --processed-zone        zone URI: s3://bucket/prefix on AWS, file:///... locally
+    --warehouse-secret-id   secret with the loader's warehouse credentials (Secrets Manager; a local file when
+                            TOTES_LOCAL_SECRETS_DIR is set)
+    --job-bookmark-option   job-bookmark-enable | job-bookmark-disable (Glue's default: reload every transform
+                            run, harmless) | job-bookmark-pause
+Optional:
+    --transform-job-name    whose manifests to load (default: totesys-transform)
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from awsglue.context import GlueContext
+from awsglue.job import Job
+from awsglue.utils import getResolvedOptions
+from pyspark.context import SparkContext
+
+from totes import logs
+from totes.bookmarks import JobBookmark
+from totes.logs import log_event
+from totes.manifests import new_run_id
+from totes.secrets import get_database_credentials
+from totes.settings import TRANSFORM_JOB_NAME
+from totes.warehouse.run import LoadResult, LoadRun
+from totes.zones import ZoneStore
+
+logger = logging.getLogger("totes.warehouse")
+
+REQUIRED_ARGS = ["JOB_NAME", "processed-zone", "warehouse-secret-id"]
+OPTIONAL_ARGS = {"transform-job-name": TRANSFORM_JOB_NAME}
+
+
+def resolve_args(argv: list[str]) -> dict:
+    """Glue's getResolvedOptions for the required arguments, plus the optional ones that were passed."""
+    present = [name for name in OPTIONAL_ARGS if f"--{name}" in argv]
+    args = getResolvedOptions(argv, REQUIRED_ARGS + present)
+    for name, default in OPTIONAL_ARGS.items():
+        args.setdefault(name.replace("-", "_"), default)
+    return args
+
+
+def main(argv: list[str] | None = None) -> LoadResult:
+    argv = sys.argv if argv is None else argv
+    args = resolve_args(argv)
+    run_id = new_run_id()
+    logs.configure(job=args["JOB_NAME"], run_id=run_id, glue_job_run_id=args.get("JOB_RUN_ID"))
+
+    glue_context = GlueContext(SparkContext.getOrCreate())
+    job = Job(glue_context)
+    job.init(args["JOB_NAME"], args)
+
+    zone = ZoneStore.for_uri(args["processed_zone"])
+    bookmark = JobBookmark(zone, args["JOB_NAME"], args["job_bookmark_option"])
+    credentials = get_database_credentials(args["warehouse_secret_id"])
+    log_event(logger, "job started", warehouse=credentials.describe(), zone=zone.uri,
+              job_bookmark_option=bookmark.option)
+    try:
+        result = LoadRun(
+            spark=glue_context.spark_session,
+            zone=zone,
+            bookmark=bookmark,
+            credentials=credentials,
+            run_id=run_id,
+            glue_job_run_id=args.get("JOB_RUN_ID"),
+            transform_job_name=args["transform_job_name"],
+        ).run()
+    except Exception as error:
+        log_event(logger, "job failed; warehouse rolled back, bookmark not advanced", logging.ERROR,
+                  error_type=type(error).__name__, error=str(error))
+        raise
+    # The warehouse transaction is committed and the manifest written: only now may the bookmark move.
+    bookmark.commit(run_id)
+    job.commit()
+    log_event(logger, "job succeeded", manifest=result.manifest_key, transform_runs=result.batch_run_ids,
+              tables={load.table: {"inserted": load.inserted, "updated": load.updated}
+                      for load in result.tables})
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,266 @@
+"""Load one batch into the warehouse: COPY into staging tables, check, set-based merges, in ONE transaction.
+
+Per table, in load order (dimensions before facts):
+
+1. **stage**: a TEMP table with the table's columns and types (``ON COMMIT DROP``, so nothing is left behind
+   whatever happens), filled with ``COPY ... FROM STDIN (FORMAT csv)`` from the Arrow rows Spark read; the CSV
+   is written by Arrow's C++ writer, so no Python object is built per row;
+2. **check** the staged rows as the table's contract says: no NULL in a NOT NULL column, one row per dimension
+   key, and every fact foreign key resolving to a dimension row that is either in the warehouse or staged
+   (anti-joins that report the offending keys, :class:`ForeignKeyViolation`);
+3. **merge**: dimensions upserted in place (``INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE`` the row
+   differs, so unchanged rows are not rewritten), facts appended (``INSERT ... SELECT ... ON CONFLICT
+   (natural key) DO NOTHING``, after an anti-join so that versions already loaded do not draw a record id).
+
+Then one COMMIT: a reader sees the whole batch or none of it, foreign keys always hold, and any failure rolls
+everything back. Every identifier in the SQL comes from ``totes/star.py`` through ``psycopg.sql.Identifier``;
+nothing from the input ever becomes SQL text.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+from psycopg import sql
+
+from totes.logs import log_event
+from totes.star import STAR_TABLES_BY_NAME, StarTable
+from totes.warehouse.errors import BatchInputError, ForeignKeyViolation, OrphanKey
+
+logger = logging.getLogger("totes.warehouse")
+
+# Serialises concurrent loads into one warehouse (Glue also allows one concurrent run of the job).
+_LOAD_LOCK_KEY = 5_017_002
+# Rows per COPY chunk: bounds the CSV buffer in memory, large enough that per-chunk overhead is nil.
+COPY_CHUNK_ROWS = 50_000
+_CSV_OPTIONS = pa_csv.WriteOptions(include_header=False, batch_size=COPY_CHUNK_ROWS)
+
+
+@dataclass
+class TableLoad:
+    """What loading one table did. ``unchanged``: dimension rows equal to the warehouse's, fact versions
+    already loaded (or repeated within the batch), both skipped."""
+
+    table: str
+    staged: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    total: int = 0  # rows in the warehouse table after the load
+    seconds: float = 0.0
+
+    @property
+    def status(self) -> str:
+        return "written" if self.inserted or self.updated else "unchanged"
+
+    def counts(self) -> dict:
+        """The counts as the load manifest records them (``details`` of the table's output)."""
+        counts = asdict(self)
+        del counts["table"]
+        return {"status": self.status, **counts}
+
+
+def staging_name(table: StarTable) -> sql.Identifier:
+    return sql.Identifier(f"stg_{table.name}")
+
+
+def _columns(names) -> sql.Composed:
+    return sql.SQL(", ").join(sql.Identifier(name) for name in names)
+
+
+def _qualified(alias: str, names) -> sql.Composed:
+    return sql.SQL(", ").join(sql.Identifier(alias, name) for name in names)
+
+
+def create_staging_sql(table: StarTable) -> sql.Composed:
+    # No NOT NULL here: the checks report every NULL with its column and count, not just the first COPY hits.
+    # Types are star.py literals such as 'numeric(10,2)' (SQL syntax, not identifiers), never input text.
+    columns = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(column.name), sql.SQL(column.pg_type))
+        for column in table.columns
+    )
+    return sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(staging_name(table), columns)
+
+
+def copy_sql(table: StarTable) -> sql.Composed:
+    return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+        staging_name(table), _columns(table.column_names))
+
+
+def null_counts_sql(table: StarTable) -> sql.Composed:
+    required = [column.name for column in table.columns if not column.nullable]
+    counts = sql.SQL(", ").join(
+        sql.SQL("count(*) FILTER (WHERE {} IS NULL)").format(sql.Identifier(name)) for name in required
+    )
+    return sql.SQL("SELECT {} FROM {}").format(counts, staging_name(table))
+
+
+def duplicate_keys_sql(table: StarTable) -> sql.Composed:
+    key = _columns(table.natural_key)
+    return sql.SQL(
+        "SELECT {key}, count(*) FROM {staging} GROUP BY {key} HAVING count(*) > 1 ORDER BY {key} LIMIT 20"
+    ).format(key=key, staging=staging_name(table))
+
+
+def orphan_keys_sql(fact: StarTable, column: str, staged_dimension: bool) -> sql.Composed:
+    """Values of ``fact.column`` with no row in its dimension, neither in the warehouse nor staged."""
+    dimension = STAR_TABLES_BY_NAME[fact.column(column).references]
+    (key,) = dimension.natural_key
+    in_staging = sql.SQL("")
+    if staged_dimension:
+        in_staging = sql.SQL(" AND NOT EXISTS (SELECT FROM {staging} d WHERE d.{key} = s.{column})").format(
+            staging=staging_name(dimension), key=sql.Identifier(key), column=sql.Identifier(column))
+    return sql.SQL(
+        "SELECT s.{column}, count(*) FROM {fact_staging} s WHERE s.{column} IS NOT NULL "
+        "AND NOT EXISTS (SELECT FROM {dimension} d WHERE d.{key} = s.{column}){in_staging} "
+        "GROUP BY s.{column} ORDER BY s.{column}"
+    ).format(column=sql.Identifier(column), fact_staging=staging_name(fact),
+             dimension=sql.Identifier(dimension.name), key=sql.Identifier(key), in_staging=in_staging)
+
+
+def merge_dimension_sql(table: StarTable) -> sql.Composed:
+    """Upsert: insert new keys, update rows whose values differ, leave equal rows untouched (no dead tuples).
+
+    Returns (inserted, updated); ``xmax = 0`` is how PostgreSQL tells a freshly inserted row from an updated
+    one.
+    """
+    values = [name for name in table.column_names if name not in table.natural_key]
+    if values:
+        sets = sql.SQL(", ").join(
+            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(name)) for name in values)
+        conflict = sql.SQL(
+            "DO UPDATE SET {sets} WHERE ROW({current}) IS DISTINCT FROM ROW({incoming})"
+        ).format(sets=sets, current=_qualified("t", values), incoming=_qualified("excluded", values))
+    else:
+        conflict = sql.SQL("DO NOTHING")
+    return sql.SQL(
+        "WITH merged AS (INSERT INTO {table} AS t ({columns}) SELECT {columns} FROM {staging} "
+        "ON CONFLICT ({key}) {conflict} RETURNING (t.xmax = 0) AS inserted) "
+        "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged"
+    ).format(table=sql.Identifier(table.name), columns=_columns(table.column_names),
+             staging=staging_name(table), key=_columns(table.natural_key), conflict=conflict)
+
+
+def merge_fact_sql(table: StarTable) -> sql.Composed:
+    """Append the versions the warehouse does not have yet; the record id comes from the table's sequence.
+
+    A version repeated within the batch (overlapping transform runs) is taken once; rows are inserted in
+    version order, so a later version of a source row gets a higher record id. ON CONFLICT stays as the
+    guarantee.
+    """
+    key_matches = sql.SQL(" AND ").join(
+        sql.SQL("f.{0} = s.{0}").format(sql.Identifier(name)) for name in table.natural_key)
+    source_id, updated_date, updated_time = table.natural_key
+    return sql.SQL(
+        "INSERT INTO {table} ({columns}) "
+        "SELECT {columns} FROM ("
+        "SELECT DISTINCT ON ({key}) {columns} FROM {staging} s "
+        "WHERE NOT EXISTS (SELECT FROM {table} f WHERE {key_matches}) ORDER BY {key}"
+        ") new_versions ORDER BY {updated_date}, {updated_time}, {source_id} "
+        "ON CONFLICT ({key}) DO NOTHING"
+    ).format(table=sql.Identifier(table.name), columns=_columns(table.column_names),
+             staging=staging_name(table), key=_columns(table.natural_key), key_matches=key_matches,
+             source_id=sql.Identifier(source_id), updated_date=sql.Identifier(updated_date),
+             updated_time=sql.Identifier(updated_time))
+
+
+class WarehouseLoader:
+    """Loads one batch on one connection, in one transaction."""
+
+    def __init__(self, conn: psycopg.Connection):
+        self.conn = conn
+
+    def load(self, tables: list[StarTable], read: Callable[[StarTable], pa.Table]) -> list[TableLoad]:
+        """Stage ``tables`` (read one at a time, so only one is in memory), check, merge, commit.
+
+        ``tables`` must be in load order (dimensions first). On any error the transaction is rolled back and
+        the warehouse is exactly as before.
+        """
+        # transaction() commits only a transaction it began; inside the caller's it would be a mere savepoint.
+        if self.conn.autocommit or self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            raise ValueError("the loader needs a connection with autocommit off and no transaction open")
+        results = {table.name: TableLoad(table.name) for table in tables}
+        with self.conn.transaction():
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOAD_LOCK_KEY,))
+            # A large batch's de-duplicating sorts spill to disk at the default 4MB; raised for this load.
+            self.conn.execute("SET LOCAL work_mem = '64MB'")
+            for table in tables:
+                started = time.monotonic()
+                results[table.name].staged = self.stage(table, read(table))
+                results[table.name].seconds = time.monotonic() - started
+            self.check_staged(tables)
+            for table in tables:
+                started = time.monotonic()
+                if table.is_fact:
+                    self._merge_fact(table, results[table.name])
+                else:
+                    self._merge_dimension(table, results[table.name])
+                result = results[table.name]
+                result.total = self.conn.execute(
+                    sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table.name))).fetchone()[0]
+                result.unchanged = result.staged - result.inserted - result.updated
+                result.seconds = round(result.seconds + time.monotonic() - started, 3)
+        return [results[table.name] for table in tables]
+
+    def stage(self, table: StarTable, rows: pa.Table) -> int:
+        """Create the table's staging table and COPY ``rows`` into it; returns the number of rows staged."""
+        self.conn.execute(create_staging_sql(table))
+        rows = rows.select(list(table.column_names))
+        try:
+            with self.conn.cursor().copy(copy_sql(table)) as copy:
+                for batch in rows.to_batches(max_chunksize=COPY_CHUNK_ROWS):
+                    sink = pa.BufferOutputStream()
+                    pa_csv.write_csv(batch, sink, write_options=_CSV_OPTIONS)
+                    copy.write(sink.getvalue())
+        except psycopg.errors.DataError as error:
+            where = f" ({error.diag.context.strip()})" if error.diag.context else ""
+            raise BatchInputError(
+                f"{table.name}: the batch has a value the warehouse column cannot hold: "
+                f"{error.diag.message_primary}{where}"
+            ) from None
+        # Temporary tables are invisible to autovacuum: without statistics the anti-joins below plan blind.
+        self.conn.execute(sql.SQL("ANALYZE {}").format(staging_name(table)))
+        return rows.num_rows
+
+    def check_staged(self, tables: list[StarTable]) -> None:
+        """The table contracts on the staged rows: required values, unique dimension keys, resolving foreign
+        keys."""
+        problems = []
+        for table in tables:
+            required = [column.name for column in table.columns if not column.nullable]
+            counts = self.conn.execute(null_counts_sql(table)).fetchone()
+            problems += [f"{table.name}.{name} is NULL in {count} rows"
+                         for name, count in zip(required, counts) if count]
+            if not table.is_fact:
+                for *key, count in self.conn.execute(duplicate_keys_sql(table)):
+                    values = ", ".join(f"{name} = {value}" for name, value in zip(table.natural_key, key))
+                    problems.append(f"{table.name} has {count} rows for {values}")
+        if problems:
+            raise BatchInputError("the batch breaks the warehouse table contracts: " + "; ".join(problems))
+        staged = {table.name for table in tables}
+        orphans = []
+        for fact in (table for table in tables if table.is_fact):
+            for column, dimension in fact.foreign_keys.items():
+                for value, count in self.conn.execute(orphan_keys_sql(fact, column, dimension in staged)):
+                    orphans.append(OrphanKey(fact.name, column, value, dimension, count))
+        if orphans:
+            raise ForeignKeyViolation(orphans)
+
+    def _merge_dimension(self, table: StarTable, result: TableLoad) -> None:
+        result.inserted, result.updated = self.conn.execute(merge_dimension_sql(table)).fetchone()
+
+    def _merge_fact(self, table: StarTable, result: TableLoad) -> None:
+        result.inserted = self.conn.execute(merge_fact_sql(table)).rowcount
+
+
+def log_table_loads(loads: list[TableLoad]) -> None:
+    for load in loads:
+        log_event(logger, "table loaded", table=load.table, rows=load.staged, status=load.status,
+                  staged=load.staged, inserted=load.inserted, updated=load.updated, unchanged=load.unchanged,
+                  total=load.total, seconds=load.seconds)
