@@ -102,3 +102,61 @@ crawl: venv ## Run the local crawlers: register the zones' tables and partitions
 .PHONY: query
 query: venv ## Athena-style SQL on the processed zone (DuckDB): SQL="SELECT ..." or NAME=top_designs (LIST=1 lists)
 	@$(PY) -m totes.local.query $(if $(LIST),--list,$(if $(NAME),--name $(NAME),"$$SQL"))
+
+# Operations: the schedule, monitoring (as Glue Studio's) and the Spark history UI (as Glue's Spark UI).
+INTERVAL ?= 900
+CYCLES ?=
+SIMULATE ?=
+SPARK_UI_PORT ?= 18080
+SPARK_EVENT_LOG_DIR := $(TOTES_LOCAL_DIR)/spark-events
+
+.PHONY: schedule
+schedule: venv jdbc-driver source warehouse ## Run the workflow every INTERVAL s (900: :00/:15/:30/:45 UTC); CYCLES=n, SIMULATE=1 adds activity; Ctrl-C stops
+	@$(PY) -m totes.local schedule --interval-seconds $(INTERVAL) $(if $(CYCLES),--cycles $(CYCLES)) \
+	  $(if $(filter 1 yes true,$(SIMULATE)),--simulate)
+
+.PHONY: status
+status: venv ## Recent job runs (state, duration, rows, error), the bookmarks and the data freshness
+	@$(PY) -m totes.local status
+
+.PHONY: spark-ui
+spark-ui: venv ## Serve the Spark history UI of the local runs (event logs) on http://localhost:18080 (SPARK_UI_PORT=)
+	@mkdir -p $(SPARK_EVENT_LOG_DIR)
+	@spark_home=$$($(PY) -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))'); \
+	  echo "Spark history UI: http://localhost:$(SPARK_UI_PORT)  (event logs: $(SPARK_EVENT_LOG_DIR); Ctrl-C stops it)"; \
+	  SPARK_HOME=$$spark_home SPARK_NO_DAEMONIZE=1 \
+	  SPARK_HISTORY_OPTS="-Dspark.history.fs.logDirectory=file://$(SPARK_EVENT_LOG_DIR) -Dspark.history.ui.port=$(SPARK_UI_PORT)" \
+	  exec $$spark_home/bin/spark-class org.apache.spark.deploy.history.HistoryServer
+
+# --- AWS deployment (terraform/, README "Deploying to AWS") ---------------------------------------------------
+
+TFVARS ?= terraform/terraform.tfvars
+# checkov pins boto3 and ships its own "hcl2" module, both clashing with requirements.txt: its own virtualenv.
+CHECKOV_VENV ?= $(VENV)/checkov
+export CHECKOV_BIN := $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
+
+$(CHECKOV_VENV)/.installed: terraform/requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON_BASE) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r terraform/requirements-checkov.txt
+	@touch $@
+
+.PHONY: checkov-venv
+checkov-venv: $(CHECKOV_VENV)/.installed ## Create checkov's own virtualenv (terraform/requirements-checkov.txt)
+
+# The test suite includes the Terraform checks, which run checkov.
+test: checkov-venv
+
+.PHONY: package
+package: ## Build dist/totes.zip, the shared package Glue loads with --extra-py-files (reproducible bytes)
+	@$(PYTHON_BASE) scripts/package.py --output dist/totes.zip
+
+.PHONY: tf-check
+tf-check: venv checkov-venv ## Static Terraform checks: HCL parse, references, workflow coverage, IAM, S3, checkov
+	@$(PY) -m pytest tests/terraform -q -p no:cacheprovider
+
+.PHONY: deploy
+deploy: package ## Package, upload and apply on AWS: terraform apply with TFVARS (default terraform/terraform.tfvars)
+	@test -f $(TFVARS) || { echo "deploy: $(TFVARS) not found; copy terraform/terraform.tfvars.example" >&2; exit 1; }
+	terraform -chdir=terraform init -input=false
+	terraform -chdir=terraform apply -var-file=$(abspath $(TFVARS))

@@ -1,0 +1,35 @@
+# What Glue runs, uploaded from the repository as it is: each job's script (glue_jobs/*.py, the same files the
+# local runner runs) and the shared totes package as a zip, which `make package` builds reproducibly
+# (scripts/package.py: sorted entries, fixed timestamps), so its hash changes only when the code does.
+#
+# source_hash = filemd5(...) is what makes a changed file redeploy. etag = filemd5(...) would too, but the
+# artifacts bucket encrypts with SSE-KMS, and the provider documents etag as incompatible with KMS encryption
+# (S3's ETag is then not the MD5 of the content, so every plan would show a change): source_hash is the
+# provider's attribute for exactly this case, kept in the state only.
+
+locals {
+  library_zip = "${local.repo_root}/dist/totes.zip"
+}
+
+resource "aws_s3_object" "script" {
+  for_each = local.jobs
+
+  bucket       = aws_s3_bucket.this["artifacts"].id
+  key          = "glue_jobs/${basename(each.value.script)}"
+  source       = "${local.repo_root}/${each.value.script}"
+  source_hash  = filemd5("${local.repo_root}/${each.value.script}")
+  content_type = "text/x-python"
+
+  # Uploaded once the bucket encrypts with the data key by default.
+  depends_on = [aws_s3_bucket_server_side_encryption_configuration.this]
+}
+
+resource "aws_s3_object" "library" {
+  bucket       = aws_s3_bucket.this["artifacts"].id
+  key          = "lib/totes.zip"
+  source       = local.library_zip
+  source_hash  = filemd5(local.library_zip)
+  content_type = "application/zip"
+
+  depends_on = [aws_s3_bucket_server_side_encryption_configuration.this]
+}

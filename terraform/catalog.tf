@@ -1,0 +1,76 @@
+# The Data Catalog databases of both zones and their crawlers, from workflow/workflow.json.
+#
+# The jobs register every committed run's tables and partitions themselves, right after its manifest
+# (totes/catalog_sync.py), so Athena sees a run as soon as it is committed. The crawlers only catch schema
+# changes and data added by hand, so they run daily (their own schedules in the definition), not every 15
+# minutes (README: cost). They crawl new folders only and log schema changes instead of applying them: the
+# tables the jobs registered stay as the jobs defined them (a dimension table points at its latest snapshot
+# folder, which a crawler would otherwise turn into a table over every snapshot).
+
+resource "aws_glue_catalog_database" "this" {
+  for_each = local.workflow.catalog.databases
+
+  name         = each.value.name
+  description  = each.value.description
+  location_uri = each.value.zone
+}
+
+resource "aws_glue_crawler" "this" {
+  for_each = local.crawlers
+
+  name                   = each.value.name
+  description            = each.value.why
+  database_name          = aws_glue_catalog_database.this[each.value.database].name
+  role                   = aws_iam_role.glue_crawler.arn
+  security_configuration = aws_glue_security_configuration.this.name
+
+  s3_target {
+    path = local.workflow.catalog.databases[each.value.database].zone
+    # Bookkeeping objects (JSON), not tables: run manifests, bookmarks, the transform's current state.
+    exclusions = ["_manifests/**", "_state/**"]
+  }
+
+  recrawl_policy {
+    recrawl_behavior = "CRAWL_NEW_FOLDERS_ONLY"
+  }
+
+  # Crawling new folders only requires LOG for both; it is also what keeps the jobs' tables intact.
+  schema_change_policy {
+    update_behavior = "LOG"
+    delete_behavior = "LOG"
+  }
+
+  configuration = jsonencode({
+    Version = 1.0
+    CrawlerOutput = {
+      Partitions = { AddOrUpdateBehavior = "InheritFromTable" }
+    }
+    Grouping = {
+      TableGroupingPolicy = "CombineCompatibleSchemas"
+    }
+  })
+
+  lifecycle {
+    precondition {
+      condition     = startswith(each.value.name, "${var.project}-")
+      error_message = "Crawler ${each.value.name} (workflow/workflow.json) must start with \"${var.project}-\", the project prefix."
+    }
+  }
+}
+
+# Each crawler runs on its own schedule from the definition, through a trigger of its own (outside the
+# 15-minute workflow, whose runs it must not hold up).
+resource "aws_glue_trigger" "crawler" {
+  for_each = local.crawlers
+
+  name              = "${each.value.name}-schedule"
+  description       = "Daily schedule of ${each.value.name}: ${each.value.why}"
+  type              = "SCHEDULED"
+  schedule          = each.value.schedule
+  enabled           = true
+  start_on_creation = true
+
+  actions {
+    crawler_name = aws_glue_crawler.this[each.key].name
+  }
+}

@@ -1,0 +1,22 @@
+"""Fixtures of the Terraform checks: the parsed configuration and the pipeline definition it is built from."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.terraform.tfconfig import event_pattern, load, workflow_definition
+
+
+@pytest.fixture(scope="session")
+def tf():
+    return load()
+
+
+@pytest.fixture(scope="session")
+def workflow():
+    return workflow_definition()
+
+
+@pytest.fixture(scope="session")
+def failure_pattern():
+    return event_pattern()

@@ -1,0 +1,155 @@
+"""terraform/locals.tf evaluated by the real Terraform, where the binary is installed.
+
+`terraform console` needs no provider for locals: the data sources are replaced by fixed values, the example
+tfvars supply the variables, and the derived values (the decoded workflow, what each job may touch, names,
+pins) are checked as Terraform computes them. This is where a workflow.json that templatefile() cannot parse,
+or a for-expression that fails on the real definition, shows up without an AWS account.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.terraform.tfconfig import REPO_DIR, TERRAFORM_DIR
+
+TERRAFORM = shutil.which("terraform")
+pytestmark = pytest.mark.skipif(TERRAFORM is None, reason="terraform binary not installed")
+
+ACCOUNT_ID = "123456789012"
+REGION = "eu-west-2"
+DATA_VALUES = {
+    "data.aws_caller_identity.current.account_id": f'"{ACCOUNT_ID}"',
+    "data.aws_region.current.region": f'"{REGION}"',
+    "data.aws_partition.current.partition": '"aws"',
+}
+
+
+def evaluate(tmp_dir: Path, expression: str, repo_dir: Path = REPO_DIR) -> object:
+    """The value of `expression` over variables.tf and locals.tf, with the example tfvars."""
+    locals_tf = (TERRAFORM_DIR / "locals.tf").read_text()
+    locals_tf = re.sub(r'^data "[^"]+" "[^"]+" \{\}\n', "", locals_tf, flags=re.M)
+    locals_tf = re.sub(r'^data "[^"]+" "[^"]+" \{\n.*?^\}\n', "", locals_tf, flags=re.M | re.S)
+    for reference, value in DATA_VALUES.items():
+        locals_tf = locals_tf.replace(reference, value)
+    assert "data." not in re.sub(r"#.*", "", locals_tf), "locals.tf uses a data source this test cannot stub"
+    locals_tf = locals_tf.replace('"${path.module}/.."', json.dumps(str(repo_dir)))
+    module = tmp_dir / "module"
+    module.mkdir(exist_ok=True)
+    (module / "locals.tf").write_text(locals_tf)
+    shutil.copy(TERRAFORM_DIR / "variables.tf", module / "variables.tf")
+    shutil.copy(TERRAFORM_DIR / "terraform.tfvars.example", module / "example.tfvars")
+    result = subprocess.run(
+        [TERRAFORM, "console", "-var-file=example.tfvars"],
+        # The console reads one expression per line.
+        input=f"base64encode(jsonencode({' '.join(expression.split())}))\n",
+        capture_output=True,
+        text=True,
+        cwd=module,
+        timeout=120,
+        env={
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "TF_IN_AUTOMATION": "1",
+            "CHECKPOINT_DISABLE": "1",
+            "HOME": str(tmp_dir),
+        },
+    )
+    if result.returncode != 0:
+        # Terraform may also panic after reporting the error: keep the report, uncoloured.
+        report = re.sub(r"\x1b\[[0-9;]*m", "", result.stderr).split("TERRAFORM CRASH")[0]
+        report = "\n".join(line.strip("│ ") for line in report.splitlines() if line.strip("│ ╷╵!"))
+        pytest.fail(f"terraform console failed on terraform/locals.tf:\n{report[:3000]}")
+    return json.loads(base64.b64decode(result.stdout.strip().strip('"')))
+
+
+@pytest.fixture(scope="module")
+def derived(tmp_path_factory):
+    return evaluate(
+        tmp_path_factory.mktemp("tf"),
+        """{
+      jobs = local.jobs, triggers = local.triggers, crawlers = local.crawlers,
+      databases = local.workflow.catalog.databases, job_zones = local.job_zones,
+      job_output_zone = local.job_output_zone, job_secrets = local.job_secrets,
+      job_databases = local.job_databases, job_connections = local.job_connections,
+      connections = local.connections, job_capacity = local.job_capacity,
+      bucket_names = local.bucket_names, buckets = local.buckets, log_groups = local.log_groups,
+      glue_python_modules = local.glue_python_modules, failure_pattern = local.job_failure_event_pattern,
+      athena_query_files = local.athena_query_files, name_prefix = local.name_prefix,
+      secrets = { for k, s in local.secrets : k => s.name }
+    }""",
+    )
+
+
+def test_job_arguments_are_filled_with_the_deployment_s_names(derived):
+    ingest = derived["jobs"]["ingest"]["arguments"]
+    assert ingest["--ingestion-zone"] == f"s3://totesys-dev-ingestion-{ACCOUNT_ID}-{REGION}"
+    assert ingest["--source-secret-id"] == "totesys-dev/source-db"
+    assert ingest["--catalog-database"] == "totesys_dev_ingestion"
+    assert derived["jobs"]["load"]["arguments"]["--warehouse-secret-id"] == "totesys-dev/warehouse-db"
+    assert derived["databases"]["processed"]["name"] == "totesys_dev_processed"
+    assert derived["databases"]["processed"]["zone"] == f"s3://totesys-dev-processed-{ACCOUNT_ID}-{REGION}"
+
+
+def test_each_job_gets_exactly_its_zones_secrets_databases_and_connection(derived):
+    assert derived["job_zones"] == {
+        "ingest": ["ingestion"],
+        "transform": ["ingestion", "processed"],
+        "load": ["processed"],
+    }
+    assert derived["job_output_zone"] == {
+        "ingest": "ingestion",
+        "transform": "processed",
+        "load": "processed",
+    }
+    assert derived["job_secrets"] == {"ingest": ["source"], "transform": [], "load": ["warehouse"]}
+    assert derived["job_databases"] == {"ingest": ["ingestion"], "transform": ["processed"], "load": []}
+    assert derived["job_connections"] == {"ingest": "source", "transform": None, "load": "warehouse"}
+    assert set(derived["connections"]) == {"source", "warehouse"}
+    assert derived["connections"]["source"]["database"]["host"].startswith("totesys.")
+
+
+def test_triggers_and_crawlers_come_out_of_the_definition(derived):
+    assert set(derived["triggers"]) == {"every-15-minutes", "transform-after-ingest", "load-after-transform"}
+    assert derived["triggers"]["every-15-minutes"]["schedule"] == "cron(0/15 * * * ? *)"
+    assert {c["database"] for c in derived["crawlers"].values()} == {"ingestion", "processed"}
+
+
+def test_capacity_defaults_and_python_module_pins(derived):
+    assert all(c == {"worker_type": "G.1X", "number_of_workers": 2} for c in derived["job_capacity"].values())
+    requirements = (REPO_DIR / "requirements.txt").read_text()
+    for pin in derived["glue_python_modules"].split(","):
+        assert re.search(rf"^{re.escape(pin)}$", requirements, re.M), pin
+
+
+def test_names_fit_aws_limits(derived):
+    for name in derived["bucket_names"].values():
+        assert re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", name), name
+    # The longest project (12 characters, var.project's limit), environment and Region fit 63 characters.
+    longest_key = max(derived["buckets"], key=len)
+    assert len(f"{'p' * 12}-staging-{longest_key}-{ACCOUNT_ID}-ap-southeast-2") <= 63
+    for group in derived["log_groups"].values():
+        assert len(group) <= 512 and group.startswith("/aws-glue/")
+
+
+def test_the_failure_pattern_and_the_queries_are_read(derived):
+    assert derived["failure_pattern"]["detail-type"] == ["Glue Job State Change"]
+    assert sorted(derived["athena_query_files"]) == sorted(
+        p.name for p in (REPO_DIR / "sql" / "athena").glob("*.sql")
+    )
+
+
+def test_terraform_fmt_is_clean():
+    result = subprocess.run(
+        [TERRAFORM, "fmt", "-check", "-recursive", "-list=true", str(TERRAFORM_DIR)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "CHECKPOINT_DISABLE": "1"},
+    )
+    assert result.returncode == 0, f"terraform fmt would change: {result.stdout} {result.stderr[-500:]}"
