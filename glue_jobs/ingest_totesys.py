@@ -23,7 +23,6 @@ import sys
 
 from awsglue.context import GlueContext
 from awsglue.job import Job
-from awsglue.utils import getResolvedOptions
 from pyspark.context import SparkContext
 
 from totes import logs
@@ -33,6 +32,7 @@ from totes.catalog_sync import manifests_to_register, register_committed_runs, r
 from totes.ingest.errors import JobArgumentError
 from totes.ingest.run import IngestionResult, IngestionRun, SourceReader
 from totes.ingest.window import WindowPolicy
+from totes.job_args import resolve_args
 from totes.logs import log_event
 from totes.manifests import new_run_id
 from totes.secrets import get_database_credentials
@@ -50,15 +50,6 @@ OPTIONAL_ARGS = {
     "max-transaction-wait-seconds": "600",
     "catalog-database": "",
 }
-
-
-def resolve_args(argv: list[str]) -> dict:
-    """Glue's getResolvedOptions for the required arguments, plus the optional ones that were passed."""
-    present = [name for name in OPTIONAL_ARGS if f"--{name}" in argv]
-    args = getResolvedOptions(argv, REQUIRED_ARGS + present)
-    for name, default in OPTIONAL_ARGS.items():
-        args.setdefault(name.replace("-", "_"), default)
-    return args
 
 
 def _seconds(args: dict, name: str) -> dt.timedelta:
@@ -92,7 +83,7 @@ def selected_tables(args: dict):
 
 def main(argv: list[str] | None = None) -> IngestionResult:
     argv = sys.argv if argv is None else argv
-    args = resolve_args(argv)
+    args = resolve_args(argv, REQUIRED_ARGS, OPTIONAL_ARGS)
     run_id = new_run_id()
     logs.configure(job=args["JOB_NAME"], run_id=run_id, glue_job_run_id=args.get("JOB_RUN_ID"))
     policy = window_policy(args)

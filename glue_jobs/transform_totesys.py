@@ -19,13 +19,13 @@ import sys
 
 from awsglue.context import GlueContext
 from awsglue.job import Job
-from awsglue.utils import getResolvedOptions
 from pyspark.context import SparkContext
 
 from totes import logs
 from totes.bookmarks import JobBookmark
 from totes.catalog import catalog_client
 from totes.catalog_sync import manifests_to_register, register_committed_runs, register_transform_run
+from totes.job_args import resolve_args
 from totes.logs import log_event
 from totes.manifests import new_run_id
 from totes.settings import INGEST_JOB_NAME
@@ -38,18 +38,9 @@ REQUIRED_ARGS = ["JOB_NAME", "ingestion-zone", "processed-zone"]
 OPTIONAL_ARGS = {"ingest-job-name": INGEST_JOB_NAME, "catalog-database": ""}
 
 
-def resolve_args(argv: list[str]) -> dict:
-    """Glue's getResolvedOptions for the required arguments, plus the optional ones that were passed."""
-    present = [name for name in OPTIONAL_ARGS if f"--{name}" in argv]
-    args = getResolvedOptions(argv, REQUIRED_ARGS + present)
-    for name, default in OPTIONAL_ARGS.items():
-        args.setdefault(name.replace("-", "_"), default)
-    return args
-
-
 def main(argv: list[str] | None = None) -> TransformResult:
     argv = sys.argv if argv is None else argv
-    args = resolve_args(argv)
+    args = resolve_args(argv, REQUIRED_ARGS, OPTIONAL_ARGS)
     run_id = new_run_id()
     logs.configure(job=args["JOB_NAME"], run_id=run_id, glue_job_run_id=args.get("JOB_RUN_ID"))
 
