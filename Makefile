@@ -160,3 +160,14 @@ deploy: package ## Package, upload and apply on AWS: terraform apply with TFVARS
 	@test -f $(TFVARS) || { echo "deploy: $(TFVARS) not found; copy terraform/terraform.tfvars.example" >&2; exit 1; }
 	terraform -chdir=terraform init -input=false
 	terraform -chdir=terraform apply -var-file=$(abspath $(TFVARS))
+
+# The dashboard: Streamlit over the warehouse through the read-only role (totes/dashboard).
+PORT ?= 8501
+DASHBOARD_ADDRESS ?= 127.0.0.1
+DASHBOARD_REFRESH ?= 60
+DASHBOARD_SECRET_ID ?=
+
+.PHONY: dashboard
+dashboard: venv $(if $(TOTES_LOCAL_SECRETS_DIR),db-up) ## Serve the dashboard on http://localhost:8501 (PORT=, DASHBOARD_REFRESH= s); reads the warehouse read-only
+	@$(PY) -m totes.dashboard --port $(PORT) --address $(DASHBOARD_ADDRESS) --refresh-seconds $(DASHBOARD_REFRESH) \
+	  $(if $(DASHBOARD_SECRET_ID),--secret-id $(DASHBOARD_SECRET_ID))
