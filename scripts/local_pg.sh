@@ -100,8 +100,9 @@ ALTER ROLE warehouse_loader PASSWORD '$loader_pw';
 ALTER ROLE warehouse_reader PASSWORD '$wh_reader_pw';
 -- The ingestion job may see other sessions' transaction start times: that is what bounds its read window.
 GRANT pg_read_all_stats TO totesys_reader;
--- The owner drops throwaway test databases WITH (FORCE), which ends the reader's lingering JDBC sessions too.
+-- The owners drop throwaway test databases WITH (FORCE), which ends the readers' lingering sessions too.
 GRANT pg_signal_backend TO totesys_owner;
+GRANT pg_signal_backend TO warehouse_loader;
 SELECT 'CREATE DATABASE totesys OWNER totesys_owner' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'totesys')\gexec
 SELECT 'CREATE DATABASE warehouse OWNER warehouse_loader' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'warehouse')\gexec
 SQL
