@@ -80,8 +80,8 @@ test: venv jdbc-driver db-up ## Run the test suite against real PostgreSQL and r
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 .PHONY: clean-zones
-clean-zones: ## Delete the local zones and bookmarks (the source database stays)
-	rm -rf $(TOTES_LOCAL_DIR)/zones
+clean-zones: ## Delete the local zones, their bookmarks and catalog (the source and warehouse databases stay)
+	rm -rf $(TOTES_LOCAL_DIR)/zones $(TOTES_LOCAL_CATALOG_DIR)
 
 .PHONY: clean
 clean: ## Stop PostgreSQL and delete everything local: zones, database cluster, secrets, virtualenv
