@@ -31,10 +31,10 @@ class InjectedFault(Exception):
 def _fail_reading(table_name: str):
     original = SourceReader.query
 
-    def query(self, sql, dbtable):
+    def query(self, sql, dbtable, *args, **kwargs):
         if dbtable == table_name:
             raise InjectedFault(f"JDBC read of {table_name} failed")
-        return original(self, sql, dbtable)
+        return original(self, sql, dbtable, *args, **kwargs)
 
     return SourceReader, "query", query
 
