@@ -39,3 +39,6 @@ DEFAULT_OVERLAP_SECONDS = 300.0
 # JDBC rows per round trip: the default of the PostgreSQL driver (all rows at once) exhausts memory on big
 # tables, and 10k measured fastest here.
 JDBC_FETCH_SIZE = 10_000
+
+# Tables the ingestion job reads at the same time: enough to overlap each read's round trips with another's rows.
+INGEST_CONCURRENT_TABLES = 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from pyspark.sql import SparkSession
 
@@ -23,6 +24,8 @@ JDBC_CONNECTION_TYPES = tuple(JDBC_DRIVERS)
 _GLUE_ONLY_OPTIONS = {"sampleQuery", "dbtable", "url", "user", "password", "jobBookmarkKeys",
                       "jobBookmarkKeysSortOrder", "enablePartitioningForSampleQuery", "hashfield",
                       "hashexpression", "hashpartitions"}
+# Glue's default number of parallel JDBC reads when partitioning is asked for without hashpartitions.
+_GLUE_DEFAULT_HASHPARTITIONS = 7
 
 
 class GlueBookmarkNotEmulatedError(NotImplementedError):
@@ -66,6 +69,8 @@ class GlueContext:
         for required in ("url", "dbtable"):
             if not options.get(required):
                 raise ValueError(f"JDBC connection_options need {required!r}")
+        if options.get("sampleQuery") and str(options.get("enablePartitioningForSampleQuery", "")).lower() == "true":
+            return self._read_jdbc_partitioned(options)
         reader = self.spark_session.read.format("jdbc").option("url", options["url"])
         if options.get("user") is not None:
             reader = reader.option("user", options["user"])
@@ -80,3 +85,26 @@ class GlueContext:
             if key not in _GLUE_ONLY_OPTIONS:
                 reader = reader.option(key, value)
         return reader.load()
+
+    def _read_jdbc_partitioned(self, options: dict):
+        """Glue's parallel read of a sampleQuery: ``hashpartitions`` queries, each the sampleQuery (which must end
+        with AND, or WHERE when it has no predicate of its own) with a predicate on ``hashexpression`` appended.
+
+        Emulated with Spark's JDBC ``predicates``: partition ``i`` of ``n`` reads the rows whose
+        ``MOD(hashexpression, n)`` is ``i`` or ``-i`` (partition 0 also takes NULL), which together cover every
+        row exactly once. ``hashfield`` (Glue hashes a column of any type itself) is not emulated.
+        """
+        expression = options.get("hashexpression")
+        if not expression:
+            raise ValueError("enablePartitioningForSampleQuery needs hashexpression locally (hashfield is not emulated)")
+        partitions = int(options.get("hashpartitions", _GLUE_DEFAULT_HASHPARTITIONS))
+        query = options["sampleQuery"].rstrip()
+        keyword = re.search(r"\b(AND|WHERE)$", query, re.IGNORECASE)
+        if keyword is None:
+            raise ValueError("with enablePartitioningForSampleQuery, sampleQuery must end with AND (or WHERE)")
+        query = query[: keyword.start()].rstrip()
+        predicates = [f"COALESCE(MOD({expression}, {partitions}), 0) IN ({i}, {-i})" for i in range(partitions)]
+        properties = {key: str(value) for key, value in options.items()
+                      if key not in _GLUE_ONLY_OPTIONS or key in ("user", "password")}
+        return self.spark_session.read.jdbc(options["url"], f"({query}) AS glue_sample_query",
+                                            predicates=predicates, properties=properties)

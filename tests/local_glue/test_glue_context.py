@@ -55,3 +55,32 @@ def test_an_unsupported_connection_type_is_named(glue_context):
 def test_commit_before_init_is_an_error(glue_context):
     with pytest.raises(RuntimeError, match="before Job.init"):
         Job(glue_context).commit()
+
+
+def test_partitioned_sample_query_reads_every_row_once_in_hashpartitions_queries(glue_context, empty_source_db):
+    owner, reader = empty_source_db
+    from totes.source.database import connect
+
+    with connect(owner) as conn:
+        conn.execute("INSERT INTO department (department_name, last_updated) "
+                     "SELECT 'd' || n, now() FROM generate_series(1, 25) AS n")
+    frame = glue_context.create_dynamic_frame.from_options(
+        connection_type="postgresql",
+        connection_options=_jdbc_options(
+            reader, dbtable="department", enablePartitioningForSampleQuery="true", hashexpression='"department_id"',
+            hashpartitions="3", sampleQuery="SELECT department_id FROM department WHERE department_id > 5 AND"),
+    )
+    df = frame.toDF()
+    assert df.rdd.getNumPartitions() == 3
+    ids_by_partition = df.rdd.glom().map(lambda rows: sorted(row.department_id for row in rows)).collect()
+    assert sorted(i for ids in ids_by_partition for i in ids) == list(range(6, 26))
+    assert all(len({i % 3 for i in ids}) == 1 for ids in ids_by_partition if ids)
+
+
+def test_partitioned_sample_query_must_end_with_and_or_where(glue_context, empty_source_db):
+    _owner, reader = empty_source_db
+    with pytest.raises(ValueError, match="must end with AND"):
+        glue_context.create_dynamic_frame.from_options(
+            connection_type="postgresql",
+            connection_options=_jdbc_options(reader, dbtable="department", enablePartitioningForSampleQuery="true",
+                                             hashexpression="department_id", sampleQuery="SELECT * FROM department"))

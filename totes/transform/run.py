@@ -20,9 +20,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import reduce
 
+from pyspark import inheritable_thread_target
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -90,6 +92,23 @@ class TransformResult:
     @property
     def quarantined(self) -> int:
         return sum(output.details.get("quarantined", 0) for output in self.tables.values())
+
+
+# Outputs written at the same time: each small write is mostly driver round trips (planning, file commit,
+# footers), which overlap well; the big ones share the cores either way.
+PARALLEL_WRITES = 4
+
+
+def in_parallel(function, items) -> list:
+    """``[function(item) for item in items]``, a few at a time, results in order; the first error is raised.
+
+    The threads inherit the Spark job group, so a runner that cancels the job's group cancels their work too.
+    """
+    items = list(items)
+    if len(items) <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=PARALLEL_WRITES, thread_name_prefix="transform") as pool:
+        return list(pool.map(inheritable_thread_target(function), items))
 
 
 def current_prefix(table: str, run_id: str) -> str:
@@ -160,14 +179,19 @@ class TransformRun:
                   after_input_run_id=state.last_input_run_id)
         outputs: dict[str, TableOutput] = {}
         if inputs:
-            batches = {name: self._read_batch(name, inputs) for name in LOOKUP_TABLES + FACT_SOURCE_TABLES}
+            # Opening a parquet input is a driver round trip (listing, footers): the tables open side by side.
+            names = LOOKUP_TABLES + FACT_SOURCE_TABLES
+            batches = dict(zip(names, in_parallel(lambda name: self._read_batch(name, inputs), names)))
             changed = self._update_current_state(state, batches)
             self._check_mandatory(state)
-            current = {name: self._current_snapshot(state, name).transform(stage(source_table(name)))
-                       for name in LOOKUP_TABLES}
+            current = dict(zip(LOOKUP_TABLES, in_parallel(
+                lambda name: self._current_snapshot(state, name).transform(stage(source_table(name))),
+                LOOKUP_TABLES)))
             currency_df = current["currency"].transform(dims.with_currency_names(dims.iso_4217_currencies(self.spark)))
-            for fact_source in FACT_SOURCE_TABLES:
-                outputs.update(self._facts(fact_source, batches[fact_source], state, current, currency_df))
+            for fact_outputs in in_parallel(
+                    lambda fact_source: self._facts(fact_source, batches[fact_source], state, current, currency_df),
+                    FACT_SOURCE_TABLES):
+                outputs.update(fact_outputs)
             outputs.update(self._dimensions(state, changed, current, currency_df, outputs))
             state.last_input_run_id = inputs[-1].run_id
         for dim in DIMENSIONS:
@@ -197,10 +221,7 @@ class TransformRun:
 
     def _update_current_state(self, state: TransformState, batches: dict[str, DataFrame | None]) -> set[str]:
         """New current-state snapshots of the lookup tables this batch touched; returns their names."""
-        changed = set()
-        for name in LOOKUP_TABLES:
-            if batches[name] is None:
-                continue
+        def update(name: str) -> int:
             table = source_table(name)
             current_df = batches[name]
             if name in state.current:
@@ -208,10 +229,12 @@ class TransformRun:
             # A single ingestion run holds one version per key: then there is nothing older to drop.
             if name in state.current or self._batch_runs[name] > 1:
                 current_df = current_df.transform(latest_versions(table))
-            written = write_parquet(self.spark, current_df.coalesce(1), self.zone, current_prefix(name, self.run_id))
-            state.current[name] = {"run_id": self.run_id, "rows": written.rows}
-            changed.add(name)
-        return changed
+            return write_parquet(self.spark, current_df.coalesce(1), self.zone, current_prefix(name, self.run_id)).rows
+
+        changed = [name for name in LOOKUP_TABLES if batches[name] is not None]
+        for name, rows in zip(changed, in_parallel(update, changed)):
+            state.current[name] = {"run_id": self.run_id, "rows": rows}
+        return set(changed)
 
     def _check_mandatory(self, state: TransformState) -> None:
         empty = [name for name in MANDATORY_TABLES if state.current.get(name, {}).get("rows", 0) == 0]
@@ -298,10 +321,8 @@ class TransformRun:
             "dim_counterparty": lambda: dims.dim_counterparty(current["counterparty"], current["address"]),
             "dim_currency": lambda: dims.dim_currency(currency_df),
         }
-        outputs = {}
-        for name, build in builders.items():
-            if name in state.dimensions and not changed.intersection(dims.DIMENSION_INPUTS[name]):
-                continue
+        def write(name: str) -> TableOutput:
+            build = builders[name]
             dim_df = build()
             if name == "dim_staff":
                 require_resolved(name, dim_df, "staff_id", "department_name", "department")
@@ -311,7 +332,11 @@ class TransformRun:
             if name == "dim_currency":
                 unknown_codes = self._report_unknown_currencies(currency_df)
                 details = {"unknown_currency_codes": unknown_codes} if unknown_codes else {}
-            outputs[name] = self._write_dimension(state, name, dim_df.coalesce(1), details)
+            return self._write_dimension(state, name, dim_df.coalesce(1), details)
+
+        to_write = [name for name in builders
+                    if name not in state.dimensions or changed.intersection(dims.DIMENSION_INPUTS[name])]
+        outputs = dict(zip(to_write, in_parallel(write, to_write)))
         date_output = self._dim_date(state, fact_outputs)
         if date_output:
             outputs["dim_date"] = date_output
