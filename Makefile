@@ -171,3 +171,21 @@ DASHBOARD_SECRET_ID ?=
 dashboard: venv $(if $(TOTES_LOCAL_SECRETS_DIR),db-up) ## Serve the dashboard on http://localhost:8501 (PORT=, DASHBOARD_REFRESH= s); reads the warehouse read-only
 	@$(PY) -m totes.dashboard --port $(PORT) --address $(DASHBOARD_ADDRESS) --refresh-seconds $(DASHBOARD_REFRESH) \
 	  $(if $(DASHBOARD_SECRET_ID),--secret-id $(DASHBOARD_SECRET_ID))
+
+# Benchmarks (issue 9), not part of `make test`: throwaway databases and bench/results/tmp/, never the `make run` ones.
+BENCH_MODE ?= full
+BENCH_WAIT_LOAD ?= 1.5
+
+# The benchmark-only packages, in the same virtualenv; the runtime pins of requirements.txt stay as they are.
+$(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.installed
+	sed 's/\[[^]]*\]//' requirements.txt > $(VENV)/bench-constraints.txt
+	$(PY) -m pip install --quiet -r bench/requirements.txt -c $(VENV)/bench-constraints.txt
+	@touch $@
+
+.PHONY: bench
+bench: venv jdbc-driver db-up $(VENV)/.bench-installed ## Benchmarks at scales 1, 10, 105 (~25 min; waits for a quiet machine) → bench/results/
+	@$(PY) -m bench.run --mode $(BENCH_MODE) $(if $(filter full,$(BENCH_MODE)),--wait-load-below $(BENCH_WAIT_LOAD))
+
+.PHONY: bench-quick
+bench-quick: ## Benchmarks in quick mode (scales 0.1 and 1), a smoke check → bench/results/tmp/quick/
+	@$(MAKE) --no-print-directory bench BENCH_MODE=quick
