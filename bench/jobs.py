@@ -38,8 +38,17 @@ class JobRunFigures:
     def events_named(self, message: str) -> list[dict]:
         return [event for event in self.events if event.get("message") == message]
 
+    def first_event_seconds(self, message: str) -> float | None:
+        """Seconds from "job started" to the first event ``message`` (for ingestion, "run started" ends the
+        schema check and the clock query, the fixed prelude before any table is read)."""
+        started, found = self.events_named("job started"), self.events_named(message)
+        if not started or not found:
+            return None
+        return round((_timestamp(found[0]) - _timestamp(started[0])).total_seconds(), 3)
+
     def to_dict(self) -> dict:
         return {"job": self.job, "seconds": self.seconds, "work_seconds": self.work_seconds,
+                "prelude_seconds": self.first_event_seconds("run started"),
                 "startup_and_exit_seconds": round(self.seconds - (self.work_seconds or 0.0), 3),
                 "peak_rss_bytes": self.peak_rss_bytes, "peak_rss_gib": round(self.peak_rss_bytes / 2**30, 3)}
 

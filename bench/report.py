@@ -305,6 +305,14 @@ def markdown(report: dict, head: dict, bill: dict) -> str:
             f"({ing['copy_limit']['streams']}) | {ing['pandas_lambda']['process_seconds']:.1f} s, {pan:,.0f}/s | "
             f"{ing['dlt']['process_seconds']:.1f} s, {dl:,.0f}/s | {ours / lim:.2f} | {ours / pan:.2f} | {ours / dl:.2f} |")
     ing = top["ingestion"]
+    ours = ing["ours"]
+    if ours.get("prelude_seconds") is not None:
+        lines += ["", f"Where the ingestion job's {ours['seconds']:.1f} s at scale {top_key} go: "
+                      f"{ours['startup_and_exit_seconds']:.1f} s starting Python and the JVM and exiting, "
+                      f"{ours['prelude_seconds']:.1f} s for the schema-drift check and the source clock (the first "
+                      f"JDBC queries of the JVM), {ours['work_seconds'] - ours['prelude_seconds']:.1f} s reading "
+                      f"and writing the tables ({ours['rows'] / (ours['work_seconds'] - ours['prelude_seconds']):,.0f} "
+                      f"rows/s). The COPY limit moves the same rows in {ing['copy_limit']['seconds']:.1f} s in process."]
     lines += ["", f"Per table at scale {top_key} (rows/s; the ingestion job's own per-table time, the COPY limit's "
                   "and the Lambda's per-table times; dlt reports only its total):", "",
               "| table | rows | ingestion job | COPY limit | pandas Lambda |", "|---|---|---|---|---|"]
@@ -472,9 +480,12 @@ def _cost_markdown(bill: dict) -> str:
         "(3 jobs × 2 DPU × 1 min per run), not by the work: more or bigger workers only add cost, and the cheapest "
         "setting that keeps up is Glue's smallest Spark job, 2 × G.1X. Flex cuts the rate by a third at the price of "
         "start-up delays (acceptable for a 15-minute schedule with one concurrent run). At 100 × the data a "
-        "15-minute delta is still far below a minute of work; what grows is the initial full load "
-        f"(${sum(at100['initial_full_load'].values()):.2f} once with the Terraform settings) and whatever a run "
-        "rewrites in full.",
+        "15-minute delta is still small (the real database gains about 21 orders a day, so 100 × the business "
+        "means some 22 orders, about 100 changed rows, per run: the small delta measured at the largest scale), "
+        "and every job still fits in the minimum; what grows is the time of what a run rewrites in full (the "
+        "dimension snapshots built from whole tables: dim_transaction at 1.7 million rows) and the initial full "
+        f"load (${sum(at100['initial_full_load'].values()):.2f} once with the Terraform settings). The job "
+        "minimum makes 3 jobs cost 3 minimums: one job doing all three steps would bill a third.",
     ])
 
 

@@ -32,7 +32,6 @@ from bench.source_stats import (
     index_sizes,
     rows_read_between,
     settle_stats,
-    table_rows,
     table_scan_counters,
 )
 from totes.manifests import list_manifests

@@ -47,12 +47,6 @@ def settle_stats(seconds: float = 1.0) -> None:
     time.sleep(seconds)
 
 
-def table_rows(owner: DatabaseCredentials) -> dict[str, int]:
-    with connect(owner) as conn:
-        return {t.name: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t.name))).fetchone()[0]
-                for t in SOURCE_TABLES}
-
-
 def _plan_summary(plan: dict) -> dict:
     nodes = []
 

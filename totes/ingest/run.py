@@ -70,7 +70,7 @@ def expected_spark_schema(table: SourceTable) -> T.StructType:
 
 # The PostgreSQL driver asks for rows in the binary format only for statements prepared this many times;
 # -1 does it from the first execution, which every read here is: timestamps and numerics then arrive as
-# fixed-width binary instead of text to parse (measured: a quarter less time per row).
+# fixed-width binary instead of text to parse (measured here: 15-25% less time to read the payment table).
 JDBC_URL_PARAMETERS = "prepareThreshold=-1"
 
 
