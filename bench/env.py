@@ -132,16 +132,16 @@ class BenchEnv:
                 drop_database(admin, name)
                 self._created.remove((admin, name))
         if not keep_files:
-            # The zones of a 5M-row scale are a few hundred MB: the report keeps the figures, not the data.
-            for attempt in range(3):
-                try:
-                    shutil.rmtree(world.root / "zones", ignore_errors=False)
-                    shutil.rmtree(world.root / "peers", ignore_errors=True)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(1)
+            # The zones of a 5M-row scale are a few hundred MB each: the report keeps the figures, not the data.
+            for folder in [*world.root.glob("zones*"), world.root / "peers"]:
+                for attempt in range(3):
+                    try:
+                        shutil.rmtree(folder)
+                        break
+                    except FileNotFoundError:
+                        break
+                    except OSError:
+                        time.sleep(1)
 
     def drop_all(self) -> None:
         for admin, name in list(self._created):
