@@ -71,6 +71,10 @@ simulate: venv db-up ## Drive a delta: insert new orders with transactions and p
 run: venv jdbc-driver source ## Run the pipeline once on the local stack and print a per-table summary
 	@$(PY) -m totes.local run
 
+.PHONY: reconcile
+reconcile: venv jdbc-driver source warehouse ## Run the workflow once, the ingestion reconciling first (edits, deletes, missed rows)
+	@$(PY) -m totes.local run --reconcile-now
+
 .PHONY: reset-bookmarks
 reset-bookmarks: venv ## Reset a job's bookmark (JOB=totesys-ingest) or all of them; targets are not cleaned
 	@$(PY) -m totes.local reset-bookmarks $(if $(JOB),--job $(JOB),--all)

@@ -82,6 +82,11 @@ def headline(report: dict) -> dict:
             "(delta - empty delta) / (full - empty delta): the part of a run that depends on the data")
         add("delta_vs_full_three_jobs", ratios["workflow_seconds"], "(information)", True, "x",
             "ingest + transform + load of the delta / the same three jobs of the full run")
+    if "reconciliation" in top:
+        steady = top["reconciliation"]["steady"]
+        add("reconciliation_daily_seconds", steady["reconcile_seconds"], "(information)", True, "s",
+            f"one daily reconciliation at scale {top_key} ({steady['compared']:,} rows compared), from its "
+            f"snapshot; peak memory {steady['peak_rss_gib']} GiB")
     load_rate = _rate(top["load"]["rows"], top["load"]["seconds"])
     copy_rate = _rate(top["warehouse_copy"]["rows"], top["warehouse_copy"]["process_seconds"])
     add("load_vs_copy", round(load_rate / copy_rate, 3), f">= {TARGETS['load_vs_copy']}",
@@ -415,6 +420,20 @@ def markdown(report: dict, head: dict, bill: dict) -> str:
                 + (f"{tb['seconds']:.1f} s | {ta['seconds']:.1f} s | " if tb else "- | - | ")
                 + (f"{wb['run']['seconds']:.1f} s | {wa['run']['seconds']:.1f} s | {wb['multiple_of_bare_in_process']:.2f} | "
                    f"{wa['multiple_of_bare_in_process']:.2f} |" if wb else "- | - | - | - |"))
+    if "reconciliation" in top:
+        rec = top["reconciliation"]
+        lines += ["", f"## Reconciliation at scale {top_key}", "",
+                  f"After {rec['edited']} edits that kept `last_updated` and {rec['deleted']} deleted payments "
+                  f"({rec['source_rows']:,} source rows):", "",
+                  "| run | reconciliation s | job process s | peak memory GiB | compared | changed | missing | deleted |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for label, key in (("first (ingested state from every manifest)", "first"),
+                           ("daily, steady state (from its snapshot)", "steady")):
+            r = rec[key]
+            lines.append(f"| {label} | {r['reconcile_seconds']} | {r['seconds']:.1f} | {r['peak_rss_gib']} | "
+                         f"{r['compared']:,} | {r['changed']} | {r['missing']} | {r['deleted']} |")
+        lines += ["", f"Transformation {rec['transform']['seconds']:.1f} s and load {rec['load']['seconds']:.1f} s "
+                  "carry the corrections to the warehouse.", ""]
     lines += ["", "## Memory and growth", "",
               "| scale | source rows | ingest s | transform s | load s | ingest GiB | transform GiB | load GiB |",
               "|---|---|---|---|---|---|---|---|"]

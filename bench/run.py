@@ -257,6 +257,40 @@ def delta_cost(world: ScaleWorld, fraction: float, full_ingest: dict, full_trans
     }
 
 
+def _reconciliation_seconds(figures: jobs.JobRunFigures) -> float | None:
+    started, done = figures.events_named("reconciliation started"), figures.events_named("reconciliation committed")
+    if not started or not done:
+        return None
+    return round((jobs._timestamp(done[0]) - jobs._timestamp(started[0])).total_seconds(), 3)
+
+
+def reconciliation(world: ScaleWorld, source_rows: int) -> dict:
+    """The daily reconciliation: quiet edits and deletes found, first from the zone's history, then from the
+    snapshot the first one left (the steady state), then carried to the warehouse."""
+    with source_connect(world.owner) as conn:
+        edited = conn.execute("UPDATE sales_order SET units_sold = units_sold + 1 "
+                              "WHERE sales_order_id % 10000 = 0").rowcount
+        deleted = conn.execute("DELETE FROM payment WHERE payment_id IN "
+                               "(SELECT payment_id FROM payment ORDER BY payment_id DESC LIMIT 10)").rowcount
+    log(f"scale {world.scale:g}: reconciliation after {edited} quiet edits and {deleted} deletes "
+        "(ingested state from every manifest)")
+    first = jobs.ingest(world, "reconcile_first", "--read-lag-seconds", "0", "--reconcile", "now")
+    log(f"scale {world.scale:g}: reconciliation again (ingested state from the snapshot; nothing to find)")
+    steady = jobs.ingest(world, "reconcile_steady", "--read-lag-seconds", "0", "--reconcile", "now")
+    transform = jobs.transform(world, "transform_reconciled")
+    load = jobs.load(world, "load_reconciled")
+
+    def figures(run: jobs.JobRunFigures) -> dict:
+        tables = run.events_named("table reconciled")
+        return {**run.to_dict(), "reconcile_seconds": _reconciliation_seconds(run),
+                "compared": sum(t["compared"] for t in tables), "changed": sum(t["changed"] for t in tables),
+                "missing": sum(t["missing"] for t in tables), "deleted": sum(t["deleted"] for t in tables),
+                "per_table_seconds": {t["table"]: t["seconds"] for t in tables}}
+
+    return {"source_rows": source_rows, "edited": edited, "deleted": deleted, "first": figures(first),
+            "steady": figures(steady), "transform": transform.to_dict(), "load": load.to_dict()}
+
+
 def bare_spark(repeats: int) -> dict:
     runs = []
     for _ in range(repeats):
@@ -352,6 +386,7 @@ def run(mode: str, out: Path, wait: dict | None, keep: bool, **overrides) -> dic
                         entry["delta"] = delta_cost(world, settings["delta_fraction"],
                                                     entry["ingestion"]["ours"], entry["transform"],
                                                     entry["load"], entry["source"]["rows"])
+                        entry["reconciliation"] = reconciliation(world, entry["source"]["rows"])
                     # The bare start-up measured next to the run it is compared with: both see the same machine.
                     bare = bare_spark(settings["bare_repeats"])
                     entry["small_delta_workflow"] = small_delta_workflow(world, bare)

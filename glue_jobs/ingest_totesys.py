@@ -13,6 +13,11 @@ Optional:
     --tables                comma-separated subset of the source tables (default: all 11)
     --read-lag-seconds, --overlap-seconds, --max-transaction-wait-seconds
                             read window tuning (README, "The bookmark guarantee")
+    --reconcile             scheduled (default: when --reconcile-every-hours says it is due) | now | off
+    --reconcile-every-hours hours between reconciliations (default 0: only when asked for with --reconcile now)
+                            A reconciliation (README, "Reconciliation") is its own run before the delta: it
+                            compares row hashes with the source and re-ingests edits and rows the windows
+                            missed, and records deleted rows.
 """
 
 from __future__ import annotations
@@ -26,10 +31,11 @@ from awsglue.job import Job
 from pyspark.context import SparkContext
 
 from totes import logs
-from totes.bookmarks import JobBookmark
+from totes.bookmarks import ENABLE, JobBookmark
 from totes.catalog import catalog_client
 from totes.catalog_sync import manifests_to_register, register_committed_runs, register_ingestion_run
 from totes.ingest.errors import JobArgumentError
+from totes.ingest.reconcile import ReconciliationRun, reconciliation_due
 from totes.ingest.run import IngestionResult, IngestionRun, SourceReader
 from totes.ingest.window import WindowPolicy
 from totes.job_args import resolve_args
@@ -49,18 +55,25 @@ OPTIONAL_ARGS = {
     "overlap-seconds": str(DEFAULT_OVERLAP_SECONDS),
     "max-transaction-wait-seconds": "600",
     "catalog-database": "",
+    "reconcile": "scheduled",
+    "reconcile-every-hours": "0",
 }
+RECONCILE_CHOICES = ("scheduled", "now", "off")
+
+
+def _non_negative(args: dict, name: str, unit: str) -> float:
+    value = args[name.replace("-", "_")]
+    try:
+        number = float(value)
+    except ValueError:
+        raise JobArgumentError(f"--{name} must be a number of {unit}, got {value!r}") from None
+    if number < 0:
+        raise JobArgumentError(f"--{name} must not be negative, got {value!r}")
+    return number
 
 
 def _seconds(args: dict, name: str) -> dt.timedelta:
-    value = args[name.replace("-", "_")]
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise JobArgumentError(f"--{name} must be a number of seconds, got {value!r}") from None
-    if seconds < 0:
-        raise JobArgumentError(f"--{name} must not be negative, got {value!r}")
-    return dt.timedelta(seconds=seconds)
+    return dt.timedelta(seconds=_non_negative(args, name, "seconds"))
 
 
 def window_policy(args: dict) -> WindowPolicy:
@@ -81,13 +94,45 @@ def selected_tables(args: dict):
         raise JobArgumentError(f"--tables: {error.args[0]}") from None
 
 
+def reconcile_every_hours(args: dict) -> float:
+    if args["reconcile"] not in RECONCILE_CHOICES:
+        raise JobArgumentError(f"--reconcile must be one of {', '.join(RECONCILE_CHOICES)}, got {args['reconcile']!r}")
+    return _non_negative(args, "reconcile-every-hours", "hours")
+
+
+def reconcile_first(glue_context, args: dict, zone: ZoneStore, bookmark: JobBookmark, reader: SourceReader,
+                    tables) -> JobBookmark:
+    """Runs a reconciliation when due or asked for, commits it, and returns the bookmark the delta starts from."""
+    every_hours = reconcile_every_hours(args)
+    wanted = args["reconcile"] == "now" or (
+        args["reconcile"] == "scheduled"
+        and reconciliation_due(bookmark, every_hours, dt.datetime.now(dt.timezone.utc)))
+    if not wanted:
+        return bookmark
+    if bookmark.option != ENABLE:
+        if args["reconcile"] == "now":
+            raise JobArgumentError("--reconcile now needs --job-bookmark-option job-bookmark-enable: it compares "
+                                   "the source with what the bookmark says was ingested")
+        return bookmark
+    run_id = new_run_id()
+    logs.bind(run_id=run_id)
+    result = ReconciliationRun(glue_context.spark_session, reader, zone, bookmark, run_id, tables,
+                               glue_job_run_id=args.get("JOB_RUN_ID")).run()
+    if args["catalog_database"]:
+        register_committed_runs(catalog_client(), args["catalog_database"], zone,
+                                manifests_to_register(zone, bookmark, run_id), register_ingestion_run)
+    bookmark.commit(run_id)
+    log_event(logger, "reconciliation committed", run_id=run_id, tables=result.summary())
+    return JobBookmark(zone, bookmark.job_name, bookmark.option)
+
+
 def main(argv: list[str] | None = None) -> IngestionResult:
     argv = sys.argv if argv is None else argv
     args = resolve_args(argv, REQUIRED_ARGS, OPTIONAL_ARGS)
-    run_id = new_run_id()
-    logs.configure(job=args["JOB_NAME"], run_id=run_id, glue_job_run_id=args.get("JOB_RUN_ID"))
+    logs.configure(job=args["JOB_NAME"], glue_job_run_id=args.get("JOB_RUN_ID"))
     policy = window_policy(args)
     tables = selected_tables(args)
+    reconcile_every_hours(args)  # an invalid value fails before anything starts
 
     glue_context = GlueContext(SparkContext.getOrCreate())
     job = Job(glue_context)
@@ -98,10 +143,15 @@ def main(argv: list[str] | None = None) -> IngestionResult:
     credentials = get_database_credentials(args["source_secret_id"])
     log_event(logger, "job started", source=credentials.describe(), zone=zone.uri,
               job_bookmark_option=bookmark.option, tables=[table.name for table in tables])
+    reader = SourceReader(glue_context, credentials)
     try:
+        bookmark = reconcile_first(glue_context, args, zone, bookmark, reader, tables)
+        # After the reconciliation: run ids order the manifests, and the delta comes second.
+        run_id = new_run_id()
+        logs.bind(run_id=run_id)
         result = IngestionRun(
             spark=glue_context.spark_session,
-            reader=SourceReader(glue_context, credentials),
+            reader=reader,
             zone=zone,
             bookmark=bookmark,
             run_id=run_id,

@@ -267,7 +267,28 @@ DIMENSIONS: tuple[StarTable, ...] = (
 FACTS: tuple[StarTable, ...] = (FACT_SALES_ORDER, FACT_PURCHASE_ORDER, FACT_PAYMENT)
 # Load order: dimensions before the facts that reference them.
 STAR_TABLES: tuple[StarTable, ...] = DIMENSIONS + FACTS
-STAR_TABLES_BY_NAME: dict[str, StarTable] = {table.name: table for table in STAR_TABLES}
+
+# Beside the stars: the delete policy (README, "Reconciliation"). Rows deleted in the source are never deleted
+# from the warehouse (facts are history, and dimension rows may be referenced by it); the reconciliation finds
+# them and this table flags them, one row per deleted source row. The transformation keeps it as a complete
+# snapshot and the load upserts it, like a dimension.
+SOURCE_DELETION = StarTable(
+    "source_deletion",
+    "one row per source row found deleted by a reconciliation (the row stays in facts and dimensions)",
+    (
+        _c("source_table", "text"),
+        _c("source_id", "integer"),
+        _c("last_updated_date", "date"),  # of the last version the pipeline ingested
+        _c("last_updated_time", "time(3)"),
+        _c("detected_date", "date"),  # the source database's clock when the reconciliation started
+        _c("detected_time", "time(3)"),
+    ),
+    natural_key=("source_table", "source_id"),
+)
+AUDIT_TABLES: tuple[StarTable, ...] = (SOURCE_DELETION,)
+# Every table the warehouse holds, in load order.
+WAREHOUSE_TABLES: tuple[StarTable, ...] = STAR_TABLES + AUDIT_TABLES
+STAR_TABLES_BY_NAME: dict[str, StarTable] = {table.name: table for table in WAREHOUSE_TABLES}
 
 # Facts are partitioned in the processed zone by the run that wrote them, then by the month their rows were
 # created in (Hive-style folders). Each run writes under its own run_id=... folder, so a killed run can never

@@ -97,9 +97,14 @@ class LocalZoneStore(ZoneStore):
         else:
             path.unlink(missing_ok=True)
         # Folders left empty (a table's ingest_date=... with no run in it) would show up as empty partitions.
+        # Writers in parallel threads may empty and remove the same parent at once: whoever comes second finds
+        # it gone (or refilled), which is fine either way.
         parent = path.parent
         while parent != self.root and parent.is_dir() and not any(parent.iterdir()):
-            parent.rmdir()
+            try:
+                parent.rmdir()
+            except (FileNotFoundError, OSError):
+                break
             parent = parent.parent
 
 

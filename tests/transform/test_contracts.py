@@ -12,15 +12,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from chispa import assert_df_equality
+from pyspark.sql import types as T
 
 from tests.transform.rows import any_row_order, good_row, ingested_df, null_row
 from totes.ingest.run import expected_spark_schema
 from totes.tables import ADDRESS, PAYMENT, SALES_ORDER
 from totes.transform.contracts import (
-    ConflictingVersionsError,
     InputSchemaError,
     check_input_schema,
-    check_versions_agree,
     latest_versions,
     one_row_per_version,
 )
@@ -74,43 +73,48 @@ def test_one_row_per_version_collapses_identical_copies_only(spark):
     assert_df_equality(collapsed, expected, ignore_nullable=True, transforms=any_row_order())
 
 
-def test_check_versions_agree_accepts_identical_copies_and_distinct_versions(spark):
-    ingested = ingested_df(
+def test_one_row_per_version_keeps_the_latest_copy_of_a_version_edited_in_place(spark):
+    # A reconciliation re-ingested payment 1 at T1 with the source's corrected amount: the later run wins.
+    copies = ingested_df(
         spark, PAYMENT,
-        _payment(1, T1, paid=False), _payment(1, T1, paid=False), _payment(1, T2, paid=True),
-        null_row(PAYMENT, payment_id=2), null_row(PAYMENT, payment_id=2),
-    )
-
-    check_versions_agree(PAYMENT, ingested)
-
-
-def test_check_versions_agree_names_the_key_and_version_of_copies_that_differ(spark):
-    ingested = ingested_df(
-        spark, PAYMENT,
-        _payment(1, T1, paid=False),
-        _payment(1, T1, paid=True),
-        _payment(2, T1, paid=False),
+        _payment(1, T1, paid=False, payment_amount=Decimal("10.00")),
+        _payment(1, T1, paid=False, payment_amount=Decimal("12.50")),
+        _payment(1, T2, paid=True, payment_amount=Decimal("12.50")),
         _payment(2, T1, paid=False),
         null_row(PAYMENT, payment_id=3),
     )
+    runs = ["20241105T100000000Z-aaaa0001", "20241106T100000000Z-bbbb0002", "20241106T100000000Z-bbbb0002",
+            "20241105T100000000Z-aaaa0001", "20241105T100000000Z-aaaa0001"]
+    with_runs = spark.createDataFrame(
+        [(*row, run) for row, run in zip(copies.collect(), runs)],
+        T.StructType(copies.schema.fields + [T.StructField("_ingested_in", T.StringType())]))
 
-    with pytest.raises(ConflictingVersionsError,
-                       match=r"^payment has versions ingested twice with different content: "
-                             r"payment_id=1 at 2024-11-05 10:00:00\.123") as raised:
-        check_versions_agree(PAYMENT, ingested)
-    assert "payment_id=2" not in str(raised.value)
+    collapsed = with_runs.transform(one_row_per_version(PAYMENT, newer_first="_ingested_in"))
+
+    expected = ingested_df(spark, PAYMENT, _payment(1, T1, paid=False, payment_amount=Decimal("12.50")),
+                           _payment(1, T2, paid=True, payment_amount=Decimal("12.50")),
+                           _payment(2, T1, paid=False), null_row(PAYMENT, payment_id=3))
+    assert_df_equality(collapsed, expected, ignore_nullable=True, transforms=any_row_order())
 
 
-def test_check_versions_agree_sees_a_null_against_a_value_as_a_difference(spark):
-    ingested = ingested_df(
+def test_latest_versions_prefers_the_newer_copy_when_last_updated_ties(spark):
+    snapshot_and_batch = ingested_df(
         spark, ADDRESS,
-        good_row(ADDRESS, address_id=7, address_line_2=None, district="Avon"),
-        good_row(ADDRESS, address_id=7, address_line_2="Avon", district=None),
-        null_row(ADDRESS, address_id=8),
+        good_row(ADDRESS, address_id=7, last_updated=T1, city="Bath"),  # in the current-state snapshot
+        good_row(ADDRESS, address_id=7, last_updated=T1, city="Bristol"),  # re-ingested: edited in place
+        good_row(ADDRESS, address_id=8, last_updated=T2, city="Leeds"),
+        null_row(ADDRESS, address_id=9),
     )
+    newer = [0, 1, 0, 0]
+    tagged = spark.createDataFrame([(*row, n) for row, n in zip(snapshot_and_batch.collect(), newer)],
+                                   T.StructType(snapshot_and_batch.schema.fields + [T.StructField("_newer", T.IntegerType())]))
 
-    with pytest.raises(ConflictingVersionsError, match=r"address_id=7 at "):
-        check_versions_agree(ADDRESS, ingested)
+    latest = tagged.transform(latest_versions(ADDRESS, newer_first="_newer"))
+
+    expected = ingested_df(spark, ADDRESS, good_row(ADDRESS, address_id=7, last_updated=T1, city="Bristol"),
+                           good_row(ADDRESS, address_id=8, last_updated=T2, city="Leeds"),
+                           null_row(ADDRESS, address_id=9))
+    assert_df_equality(latest, expected, ignore_nullable=True, transforms=any_row_order())
 
 
 def test_check_input_schema_accepts_a_file_spark_wrote_with_the_contract(spark, tmp_path):

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from totes.settings import WAREHOUSE_SECRET_ID
-from totes.star import STAR_TABLES
+from totes.star import WAREHOUSE_TABLES
 from totes.warehouse.__main__ import main as warehouse_cli
 from totes.warehouse.database import connect
 from totes.warehouse.errors import MigrationError
@@ -43,10 +43,11 @@ def test_migrate_applies_every_version_in_order_and_records_its_checksum(empty_w
     with connect(empty_warehouse_db) as conn:
         result = migrate(conn)
 
-        assert [m.version for m in result.applied] == [m.version for m in discover()] == [1]
-        (record,) = applied_migrations(conn)
-        assert record.script == "V001__star_schema.sql"
-        assert record.checksum == hashlib.sha256((MIGRATIONS_DIR / record.script).read_bytes()).hexdigest()
+        assert [m.version for m in result.applied] == [m.version for m in discover()] == [1, 2]
+        records = applied_migrations(conn)
+        assert [record.script for record in records] == ["V001__star_schema.sql", "V002__source_deletion.sql"]
+        for record in records:
+            assert record.checksum == hashlib.sha256((MIGRATIONS_DIR / record.script).read_bytes()).hexdigest()
 
 
 def test_migrate_again_applies_nothing_and_changes_nothing(warehouse_db):
@@ -56,14 +57,14 @@ def test_migrate_again_applies_nothing_and_changes_nothing(warehouse_db):
 
         result = migrate(conn)
 
-        assert result.applied == [] and result.current_version == 1
+        assert result.applied == [] and result.current_version == 2
         assert (_catalog(conn), applied_migrations(conn)) == before
 
 
 def test_migrated_schema_matches_the_star_definition(warehouse_db):
     with connect(warehouse_db) as conn:
         check_warehouse_schema(conn)
-        for table in STAR_TABLES:
+        for table in WAREHOUSE_TABLES:
             rows = conn.execute(
                 "SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull "
                 "FROM pg_attribute a WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped "
@@ -98,26 +99,26 @@ def test_an_applied_migration_that_changed_is_refused(empty_warehouse_db, migrat
 
 
 def test_a_failing_migration_leaves_the_warehouse_as_it_was_and_unrecorded(warehouse_db, migrations_copy):
-    (migrations_copy / "V002__add_broken_view.sql").write_text(
+    (migrations_copy / "V099__add_broken_view.sql").write_text(
         "CREATE TABLE note (id integer);\nCREATE VIEW broken AS SELECT no_such_column FROM dim_date;\n")
     with connect(warehouse_db) as conn:
         before = _catalog(conn)
         conn.rollback()  # migrate runs in a transaction of its own
 
-        with pytest.raises(MigrationError, match="V002__add_broken_view.sql failed: .*no_such_column"):
+        with pytest.raises(MigrationError, match="V099__add_broken_view.sql failed: .*no_such_column"):
             migrate(conn, migrations_copy)
 
         assert _catalog(conn) == before
-        assert [record.version for record in applied_migrations(conn)] == [1]
+        assert [record.version for record in applied_migrations(conn)] == [1, 2]
 
 
 def test_a_new_migration_applies_once_and_its_tables_are_readable_by_the_reader_role(
         warehouse_db, migrations_copy, warehouse_reader_credentials):
-    (migrations_copy / "V002__sales_targets.sql").write_text(
+    (migrations_copy / "V099__sales_targets.sql").write_text(
         "CREATE TABLE sales_target (staff_id integer PRIMARY KEY REFERENCES dim_staff, "
         "target numeric(10,2));\n")
     with connect(warehouse_db) as conn:
-        assert [m.version for m in migrate(conn, migrations_copy).applied] == [2]
+        assert [m.version for m in migrate(conn, migrations_copy).applied] == [99]
         assert migrate(conn, migrations_copy).applied == []
     reader = dataclasses.replace(warehouse_reader_credentials, dbname=warehouse_db.dbname)
     with connect(reader) as conn:
@@ -144,9 +145,9 @@ def test_migration_files_that_cannot_be_trusted_are_refused(warehouse_db, migrat
 def test_reader_role_can_select_every_table_and_cannot_write(warehouse_db, warehouse_reader_credentials):
     reader = dataclasses.replace(warehouse_reader_credentials, dbname=warehouse_db.dbname)
     with connect(reader, autocommit=True) as conn:
-        for table in STAR_TABLES:
+        for table in WAREHOUSE_TABLES:
             assert conn.execute(f"SELECT count(*) FROM {table.name}").fetchone() == (0,)
-        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (1,)
+        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (2,)
         denied = "permission denied for table dim_currency"
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match=denied):
             conn.execute("INSERT INTO dim_currency VALUES (9, 'JPY', 'Yen')")
@@ -181,6 +182,6 @@ def test_cli_migrate_uses_the_loader_secret_and_is_safe_to_repeat(empty_warehous
     assert warehouse_cli(["check"]) == 0
 
     out = capsys.readouterr().out.splitlines()
-    assert out[0].endswith("applied V001 (star schema); now at V001")
-    assert out[1].endswith("up to date at V001")
+    assert out[0].endswith("applied V001 (star schema), V002 (source deletion); now at V002")
+    assert out[1].endswith("up to date at V002")
     assert out[2].endswith("matches totes/star.py")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -77,9 +78,15 @@ def _run_and_summarise(runner: LocalWorkflowRunner) -> WorkflowRunResult:
 
 def command_run(args) -> int:
     stop = StopRequest(finish_current_run=False)
+    runner = _runner(stop, args.timeout_seconds)
+    if args.reconcile_now:
+        # As `aws glue start-job-run --arguments '{"--reconcile": "now"}'` does for one run on AWS.
+        ingest = runner.workflow.jobs["ingest"]
+        runner.workflow.jobs["ingest"] = dataclasses.replace(ingest, arguments={**ingest.arguments,
+                                                                                "--reconcile": "now"})
     with stop.signals_handled():
         try:
-            result = _run_and_summarise(_runner(stop, args.timeout_seconds))
+            result = _run_and_summarise(runner)
         except WorkflowAlreadyRunningError as error:
             logger.error(str(error))
             return 2
@@ -137,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     timeout_help = "stop each job after this many seconds (TIMEOUT demos; default: its timeout_minutes)"
     run = commands.add_parser("run", help="run the workflow once on the local stack")
     run.add_argument("--timeout-seconds", type=_positive_float, help=timeout_help)
+    run.add_argument("--reconcile-now", action="store_true",
+                     help="the ingestion job reconciles with the source before its delta (README, Reconciliation)")
     run.set_defaults(func=command_run)
 
     schedule = commands.add_parser(

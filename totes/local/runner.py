@@ -362,14 +362,16 @@ def zone_uris(job: JobDefinition) -> list[str]:
 
 
 def committed_manifest(job: JobDefinition, job_run: JobRun) -> RunManifest | None:
-    """The manifest the job run committed, found by its Glue job run id in the job's zones."""
+    """The manifest the job run committed, found by its Glue job run id in the job's zones.
+
+    An ingestion job run that reconciled first committed two runs: the last one (the delta) is reported.
+    """
     # Manifest run ids sort by time: only those started after the job run can be its own.
     after = dt.datetime.fromisoformat(job_run.StartedOn).strftime("%Y%m%dT%H%M%S")
-    for uri in zone_uris(job):
-        for manifest in list_manifests(ZoneStore.for_uri(uri), job.name, after_run_id=after):
-            if manifest.glue_job_run_id == job_run.Id:
-                return manifest
-    return None
+    own = [manifest for uri in zone_uris(job)
+           for manifest in list_manifests(ZoneStore.for_uri(uri), job.name, after_run_id=after)
+           if manifest.glue_job_run_id == job_run.Id]
+    return own[-1] if own else None
 
 
 def input_manifests(job: JobDefinition, manifest: RunManifest) -> list[RunManifest]:

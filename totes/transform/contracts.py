@@ -20,10 +20,6 @@ class InputSchemaError(TransformContractError):
     """Files in the ingestion zone do not have the columns and types the ingestion contract promises."""
 
 
-class ConflictingVersionsError(TransformContractError):
-    """Two ingested rows share a primary key and last_updated but differ in content."""
-
-
 class MandatoryDimensionEmptyError(TransformContractError):
     """A table every fact depends on has no rows at all."""
 
@@ -53,41 +49,31 @@ def _version_keys(table: SourceTable) -> list[str]:
     return [table.primary_key, "last_updated"]
 
 
-def check_versions_agree(table: SourceTable, ingested_df: DataFrame) -> None:
-    """A version (primary key, last_updated) ingested twice must be the same row both times."""
-    content = F.sha2(F.to_json(F.struct(*table.column_names)), 256)
-    conflicts = (
-        ingested_df.groupBy(*_version_keys(table))
-        .agg(F.countDistinct(content).alias("variants"))
-        .where(F.col("variants") > 1)
-        .select(table.primary_key, "last_updated")
-        .limit(MAX_KEYS_SHOWN)
-        .collect()
-    )
-    if conflicts:
-        shown = ", ".join(f"{table.primary_key}={row[0]} at {row[1]}" for row in conflicts)
-        raise ConflictingVersionsError(f"{table.name} has versions ingested twice with different content: {shown}")
+def one_row_per_version(table: SourceTable, newer_first: str | None = None):
+    """One row per version (primary key, last_updated): of several copies, the one ingested last.
 
-
-def one_row_per_version(table: SourceTable):
-    """Collapses a version ingested more than once (a re-ingestion after a reset or a disabled bookmark).
-
-    Only after :func:`check_versions_agree`: the copies are identical, so which one is kept does not matter.
+    Copies of one version come from a re-ingestion (a reset, a disabled bookmark) or from a reconciliation,
+    which re-ingests a row edited in the source without moving ``last_updated``: the later copy is the
+    source's current content. ``newer_first``: a column that is larger for later copies (e.g. the ingestion run
+    id); without it the copies are taken to be identical and any one is kept.
     """
 
     def collapse(ingested_df: DataFrame) -> DataFrame:
-        window = Window.partitionBy(*_version_keys(table)).orderBy(*table.column_names)
+        order = ([F.col(newer_first).desc()] if newer_first else []) + list(table.column_names)
+        window = Window.partitionBy(*_version_keys(table)).orderBy(*order)
         return (ingested_df.withColumn("_copy", F.row_number().over(window))
-                .where(F.col("_copy") == 1).select(*ingested_df.columns))
+                .where(F.col("_copy") == 1).select(*table.column_names))
 
     return collapse
 
 
-def latest_versions(table: SourceTable):
-    """The current state of a table: the latest version of each row (largest last_updated)."""
+def latest_versions(table: SourceTable, newer_first: str | None = None):
+    """The current state of a table: the latest version of each row (largest last_updated; of two copies of
+    that version, the one with the larger ``newer_first``)."""
 
     def latest(ingested_df: DataFrame) -> DataFrame:
-        window = Window.partitionBy(table.primary_key).orderBy(F.col("last_updated").desc(), *table.column_names)
+        order = [F.col("last_updated").desc()] + ([F.col(newer_first).desc()] if newer_first else [])
+        window = Window.partitionBy(table.primary_key).orderBy(*order, *table.column_names)
         return (ingested_df.withColumn("_recency", F.row_number().over(window))
                 .where(F.col("_recency") == 1).select(*table.column_names))
 

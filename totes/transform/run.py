@@ -25,21 +25,21 @@ from dataclasses import asdict, dataclass, field
 from functools import reduce
 
 from pyspark import inheritable_thread_target
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from totes.bookmarks import ENABLE, JobBookmark
+from totes.ingest.reconcile import DELETION_SCHEMA
 from totes.ingest.run import expected_spark_schema
 from totes.logs import log_event
 from totes.manifests import RunManifest, TableOutput, list_manifests, write_manifest
 from totes.parquet_io import write_parquet
-from totes.star import DIMENSIONS, FACTS
+from totes.star import AUDIT_TABLES, DIMENSIONS, FACTS, SOURCE_DELETION
 from totes.tables import source_table
 from totes.transform import dimensions as dims
 from totes.transform.contracts import (
     MandatoryDimensionEmptyError,
     check_input_schema,
-    check_versions_agree,
     latest_versions,
     one_row_per_version,
     require_resolved,
@@ -54,12 +54,16 @@ from totes.transform.quality import (
     filter_quarantined,
     with_quality_verdicts,
 )
-from totes.transform.staging import stage, unstage
+from totes.transform.staging import stage, time_of_day, unstage
 from totes.zones import ZoneStore
 
 logger = logging.getLogger("totes.transform")
 
 BOOKMARK_CTX = "ingestion_zone"
+# Of two copies of a row, the later is the source's: the ingestion run id orders them (run ids sort by time),
+# and a batch is newer than the current-state snapshot or the quarantine it is merged with.
+INGESTED_IN = "_ingested_in"
+NEWER = "_newer"
 # Source tables whose full current state the dimensions and the quality rules need.
 LOOKUP_TABLES = ("address", "counterparty", "currency", "department", "design", "payment_type", "staff",
                  "transaction")
@@ -130,6 +134,7 @@ class TransformRun:
         self.ingest_job_name = ingest_job_name
         self.glue_job_run_id = glue_job_run_id
         self._batch_runs: dict[str, int] = {}  # source table -> how many input runs hold rows of it
+        self._corrects_versions: dict[str, bool] = {}  # fact source table -> a reconciliation re-ingested rows
 
     # -- state -----------------------------------------------------------------------------------------------
     def starting_state(self) -> TransformState:
@@ -157,11 +162,17 @@ class TransformRun:
         batch_df = self.spark.read.schema(expected_spark_schema(table)).parquet(
             *(self.ingestion_zone.uri_of(key) for key in files))
         # One ingestion run holds each version once (a SELECT of a table with a primary key); only several
-        # runs can repeat a version, after a reset or a run with the bookmark disabled.
+        # runs can repeat a version: after a reset, with the bookmark disabled, or a reconciliation that
+        # re-ingested a row edited without a new last_updated. The copy of the latest run is the source's.
         if len(runs_with_rows) > 1:
-            check_versions_agree(table, batch_df)
-            batch_df = batch_df.transform(one_row_per_version(table))
+            batch_df = (batch_df.withColumn(INGESTED_IN, F.regexp_extract(F.input_file_name(), r"run_id=([^/]+)", 1))
+                        .transform(one_row_per_version(table, newer_first=INGESTED_IN)))
         return batch_df
+
+    def _reconciled(self, table_name: str, inputs: list[RunManifest]) -> bool:
+        """Whether a reconciliation among the inputs re-ingested rows of the table (versions may be corrected)."""
+        return any(table_name in m.tables and m.tables[table_name].files
+                   and m.tables[table_name].details.get("mode") == "reconcile" for m in inputs)
 
     def _read_snapshot(self, prefix: str, table_name: str) -> DataFrame:
         files = [key for key in self.zone.list_keys(prefix) if key.endswith(".parquet")]
@@ -182,6 +193,7 @@ class TransformRun:
             # Opening a parquet input is a driver round trip (listing, footers): the tables open side by side.
             names = LOOKUP_TABLES + FACT_SOURCE_TABLES
             batches = dict(zip(names, in_parallel(lambda name: self._read_batch(name, inputs), names)))
+            self._corrects_versions = {name: self._reconciled(name, inputs) for name in FACT_SOURCE_TABLES}
             changed = self._update_current_state(state, batches)
             self._check_mandatory(state)
             current = dict(zip(LOOKUP_TABLES, in_parallel(
@@ -193,15 +205,19 @@ class TransformRun:
                     FACT_SOURCE_TABLES):
                 outputs.update(fact_outputs)
             outputs.update(self._dimensions(state, changed, current, currency_df, outputs))
+            deletions = self._source_deletions(state, inputs)
+            if deletions:
+                outputs[SOURCE_DELETION.name] = deletions
             state.last_input_run_id = inputs[-1].run_id
-        for dim in DIMENSIONS:
+        for dim in DIMENSIONS + AUDIT_TABLES:
             if dim.name not in outputs and dim.name in state.dimensions:
                 snapshot = state.dimensions[dim.name]
                 outputs[dim.name] = TableOutput(dim.name, snapshot["rows"], snapshot["files"],
                                                 details={"status": "unchanged", "snapshot_run_id": snapshot["run_id"]})
         for fact in FACTS:
             outputs.setdefault(fact.name, TableOutput(fact.name, 0, [], details={"status": "unchanged"}))
-        ordered = {table.name: outputs[table.name] for table in DIMENSIONS + FACTS if table.name in outputs}
+        ordered = {table.name: outputs[table.name] for table in DIMENSIONS + FACTS + AUDIT_TABLES
+                   if table.name in outputs}
         manifest = RunManifest(
             job_name=self.bookmark.job_name, run_id=self.run_id, started_at=started_at.isoformat(),
             finished_at=dt.datetime.now(dt.timezone.utc).isoformat(), bookmark_option=self.bookmark.option,
@@ -225,10 +241,12 @@ class TransformRun:
             table = source_table(name)
             current_df = batches[name]
             if name in state.current:
-                current_df = self._current_snapshot(state, name).unionByName(current_df)
+                current_df = (self._current_snapshot(state, name).withColumn(NEWER, F.lit(0))
+                              .unionByName(current_df.withColumn(NEWER, F.lit(1))))
             # A single ingestion run holds one version per key: then there is nothing older to drop.
             if name in state.current or self._batch_runs[name] > 1:
-                current_df = current_df.transform(latest_versions(table))
+                current_df = current_df.transform(
+                    latest_versions(table, newer_first=NEWER if name in state.current else None))
             return write_parquet(self.spark, current_df.coalesce(1), self.zone, current_prefix(name, self.run_id)).rows
 
         changed = [name for name in LOOKUP_TABLES if batches[name] is not None]
@@ -257,12 +275,15 @@ class TransformRun:
         fact, build = FACT_BUILDERS[fact_source]
         table = source_table(fact_source)
         pending = state.pending.get(fact_source)
-        candidates = [df for df in (batch_df, self._pending_df(fact_source, pending)) if df is not None]
-        if not candidates:
+        pending_df = self._pending_df(fact_source, pending)
+        if batch_df is None and pending_df is None:
             return {}
-        candidates_df = reduce(DataFrame.unionByName, candidates)
-        if len(candidates) > 1:  # a held-back version may have been ingested again since
-            candidates_df = candidates_df.transform(one_row_per_version(table))
+        if batch_df is not None and pending_df is not None:
+            # A held-back version may have been ingested again since (corrected by a reconciliation).
+            candidates_df = (batch_df.withColumn(NEWER, F.lit(1)).unionByName(pending_df.withColumn(NEWER, F.lit(0)))
+                             .transform(one_row_per_version(table, newer_first=NEWER)))
+        else:
+            candidates_df = batch_df if batch_df is not None else pending_df
         parent_keys = {parent: current[parent].select(f"{parent}_id")
                        for _, parent in FACT_PARENTS[fact_source] if parent != "currency"}
         judged_df = (candidates_df.transform(stage(table))
@@ -297,7 +318,8 @@ class TransformRun:
         details = {"status": "written" if written.rows else "unchanged", "quarantined": quarantined.rows,
                    "released": released, "quarantine_rules": rules, "quarantine_files": quarantined.files,
                    "first_date": dates.first_date and dates.first_date.isoformat(),
-                   "last_date": dates.last_date and dates.last_date.isoformat(), "seconds": seconds}
+                   "last_date": dates.last_date and dates.last_date.isoformat(), "seconds": seconds,
+                   "corrects_versions": self._corrects_versions.get(fact_source, False)}
         return {fact.name: TableOutput(fact.name, written.rows, written.files, details=details)}
 
     def _pending_df(self, fact_source: str, pending: dict | None) -> DataFrame | None:
@@ -341,6 +363,40 @@ class TransformRun:
         if date_output:
             outputs["dim_date"] = date_output
         return outputs
+
+    def _source_deletions(self, state: TransformState, inputs: list[RunManifest]) -> TableOutput | None:
+        """The complete list of source rows reconciliations found deleted, rewritten when the inputs add some.
+
+        Nothing is removed anywhere (README, "Reconciliation": the delete policy); a row re-detected (a
+        reconciliation killed before its bookmark, then run again) keeps its first detection.
+        """
+        found = [(name, key) for manifest in inputs for name, output in manifest.tables.items()
+                 for key in output.details.get("deletion_files", [])]
+        if not found:
+            return None
+        new_df = reduce(DataFrame.unionByName, [
+            self.spark.read.schema(DELETION_SCHEMA).parquet(*(self.ingestion_zone.uri_of(k) for n, k in found if n == name))
+            .select(F.lit(name).alias("source_table"), "source_id",
+                    F.to_date("last_updated").alias("last_updated_date"),
+                    time_of_day(F.col("last_updated")).alias("last_updated_time"),
+                    F.to_date("detected_at").alias("detected_date"),
+                    time_of_day(F.col("detected_at")).alias("detected_time"))
+            for name in dict.fromkeys(n for n, _ in found)])
+        previous = state.dimensions.get(SOURCE_DELETION.name)
+        if previous:
+            previous_df = self.spark.read.schema(SOURCE_DELETION.spark_schema).parquet(
+                *(self.zone.uri_of(k) for k in previous["files"]))
+            new_df = previous_df.withColumn(NEWER, F.lit(0)).unionByName(new_df.withColumn(NEWER, F.lit(1)))
+        else:
+            new_df = new_df.withColumn(NEWER, F.lit(1))
+        first_detection = Window.partitionBy("source_table", "source_id").orderBy(NEWER, "detected_date",
+                                                                                   "detected_time")
+        deletions_df = (new_df.withColumn("_n", F.row_number().over(first_detection)).where(F.col("_n") == 1)
+                        .select(*SOURCE_DELETION.column_names))
+        output = self._write_dimension(state, SOURCE_DELETION.name, deletions_df.coalesce(1), {})
+        log_event(logger, "source deletions recorded", logging.WARNING, rows=output.rows,
+                  tables=sorted(dict.fromkeys(n for n, _ in found)))
+        return output
 
     def _write_dimension(self, state: TransformState, name: str, dim_df: DataFrame, details: dict) -> TableOutput:
         written = write_parquet(self.spark, dim_df, self.zone, f"{name}/run_id={self.run_id}")

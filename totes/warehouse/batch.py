@@ -22,12 +22,14 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from totes.logs import log_event
 from totes.manifests import RunManifest, list_manifest_run_ids, manifest_prefix
-from totes.star import STAR_TABLES, StarTable
+from totes.star import WAREHOUSE_TABLES, StarTable
 from totes.warehouse.errors import BatchInputError
+from totes.warehouse.loader import RUN_ID_COLUMN
 from totes.zones import ZoneStore
 
 logger = logging.getLogger("totes.warehouse")
@@ -40,6 +42,7 @@ class TableFiles:
     table: StarTable
     files: tuple[str, ...]
     run_ids: tuple[str, ...]  # facts: the runs whose new rows these are; dimensions: the snapshot's run
+    corrects_versions: bool = False  # facts: some rows may correct versions already loaded (reconciliation)
 
 
 @dataclass(frozen=True)
@@ -78,20 +81,23 @@ def plan_batch(manifests: list[RunManifest], loaded_through: str | None = None) 
     ``loaded_through``: the newest transform run an earlier load committed (the bookmark); snapshots written
     by it or before it are in the warehouse already.
     """
-    known = {table.name for table in STAR_TABLES}
+    known = {table.name for table in WAREHOUSE_TABLES}
     unknown = sorted({name for manifest in manifests for name in manifest.tables if name not in known})
     if unknown:
         log_event(logger, "manifests list tables the warehouse does not have; ignored", logging.WARNING,
                   tables=unknown)
     tables = []
     already_loaded = {}
-    for table in STAR_TABLES:
+    for table in WAREHOUSE_TABLES:
         listed = [manifest for manifest in manifests if table.name in manifest.tables]
         if not listed:
             continue
         if table.is_fact:
             files = list(dict.fromkeys(key for m in listed for key in m.tables[table.name].files))
             run_ids = [m.run_id for m in listed if m.tables[table.name].files]
+            corrects = any(m.tables[table.name].details.get("corrects_versions") for m in listed)
+            tables.append(TableFiles(table, tuple(files), tuple(run_ids), corrects))
+            continue
         else:
             newest = listed[-1]
             output = newest.tables[table.name]
@@ -155,6 +161,10 @@ def read_table(spark: SparkSession, zone: ZoneStore, table_files: TableFiles) ->
     uris = [zone.uri_of(key) for key in table_files.files]
     try:
         rows_df = spark.read.schema(table.spark_schema).parquet(*uris).select(*table.column_names)
+        if table.is_fact:
+            # Fact files sit under <fact>/run_id=<transform run>/...: the loader keeps the later copy of a version.
+            rows_df = rows_df.withColumn(RUN_ID_COLUMN, F.regexp_extract(F.input_file_name(), r"run_id=([^/]+)", 1))
+            arrow_schema = arrow_schema.append(pa.field(RUN_ID_COLUMN, pa.string()))
         # Arrow batches straight from the JVM: no Python object per row (Spark 4 names this toArrow()).
         batches = rows_df._collect_as_arrow()
     except Exception as error:  # noqa: BLE001 - any read failure is a bad batch, re-raised with what is wrong

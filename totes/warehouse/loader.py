@@ -11,6 +11,9 @@ Per table, in load order (dimensions before facts):
 3. **merge**: dimensions upserted in place (``INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE`` the row
    differs, so unchanged rows are not rewritten), facts appended (``INSERT ... SELECT ... ON CONFLICT
    (natural key) DO NOTHING``, after an anti-join so that versions already loaded do not draw a record id).
+   A fact batch that carries corrections (versions a reconciliation re-ingested because the source row was
+   edited without moving ``last_updated``) first updates those versions in place, keeping their record ids.
+   Of two copies of one version in a batch, the later transform run's wins (``_run_id``).
 
 Then one COMMIT: a reader sees the whole batch or none of it, foreign keys always hold, and any failure rolls
 everything back. Every identifier in the SQL comes from ``totes/star.py`` through ``psycopg.sql.Identifier``;
@@ -78,19 +81,28 @@ def _qualified(alias: str, names) -> sql.Composed:
     return sql.SQL(", ").join(sql.Identifier(alias, name) for name in names)
 
 
+# Facts are staged with the transform run each row comes from: of two copies of one version, the later wins.
+RUN_ID_COLUMN = "_run_id"
+
+
+def staged_columns(table: StarTable) -> tuple[str, ...]:
+    return table.column_names + ((RUN_ID_COLUMN,) if table.is_fact else ())
+
+
 def create_staging_sql(table: StarTable) -> sql.Composed:
     # No NOT NULL here: the checks report every NULL with its column and count, not just the first COPY hits.
     # Types are star.py literals such as 'numeric(10,2)' (SQL syntax, not identifiers), never input text.
-    columns = sql.SQL(", ").join(
-        sql.SQL("{} {}").format(sql.Identifier(column.name), sql.SQL(column.pg_type))
-        for column in table.columns
-    )
-    return sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(staging_name(table), columns)
+    columns = [sql.SQL("{} {}").format(sql.Identifier(column.name), sql.SQL(column.pg_type))
+               for column in table.columns]
+    if table.is_fact:
+        columns.append(sql.SQL("{} text").format(sql.Identifier(RUN_ID_COLUMN)))
+    return sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(staging_name(table),
+                                                                      sql.SQL(", ").join(columns))
 
 
 def copy_sql(table: StarTable) -> sql.Composed:
     return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
-        staging_name(table), _columns(table.column_names))
+        staging_name(table), _columns(staged_columns(table)))
 
 
 def null_counts_sql(table: StarTable) -> sql.Composed:
@@ -161,13 +173,31 @@ def merge_fact_sql(table: StarTable) -> sql.Composed:
         "INSERT INTO {table} ({columns}) "
         "SELECT {columns} FROM ("
         "SELECT DISTINCT ON ({key}) {columns} FROM {staging} s "
-        "WHERE NOT EXISTS (SELECT FROM {table} f WHERE {key_matches}) ORDER BY {key}"
+        "WHERE NOT EXISTS (SELECT FROM {table} f WHERE {key_matches}) ORDER BY {key}, {run_id} DESC NULLS LAST"
         ") new_versions ORDER BY {updated_date}, {updated_time}, {source_id} "
         "ON CONFLICT ({key}) DO NOTHING"
     ).format(table=sql.Identifier(table.name), columns=_columns(table.column_names),
              staging=staging_name(table), key=_columns(table.natural_key), key_matches=key_matches,
              source_id=sql.Identifier(source_id), updated_date=sql.Identifier(updated_date),
-             updated_time=sql.Identifier(updated_time))
+             updated_time=sql.Identifier(updated_time), run_id=sql.Identifier(RUN_ID_COLUMN))
+
+
+def correct_fact_sql(table: StarTable) -> sql.Composed:
+    """Versions already loaded whose values the batch corrects: updated in place, record id kept.
+
+    Only for batches that carry corrections (a reconciliation re-ingested a row edited without moving
+    ``last_updated``): the de-duplicating sort over the whole staged table is not free.
+    """
+    values = [name for name in table.column_names if name not in table.natural_key]
+    key_matches = sql.SQL(" AND ").join(
+        sql.SQL("f.{0} = s.{0}").format(sql.Identifier(name)) for name in table.natural_key)
+    return sql.SQL(
+        "UPDATE {table} f SET ({values}) = ({incoming}) FROM ("
+        "SELECT DISTINCT ON ({key}) {columns} FROM {staging} ORDER BY {key}, {run_id} DESC NULLS LAST) s "
+        "WHERE {key_matches} AND ROW({current}) IS DISTINCT FROM ROW({incoming})"
+    ).format(table=sql.Identifier(table.name), values=_columns(values), incoming=_qualified("s", values),
+             key=_columns(table.natural_key), columns=_columns(table.column_names), staging=staging_name(table),
+             run_id=sql.Identifier(RUN_ID_COLUMN), key_matches=key_matches, current=_qualified("f", values))
 
 
 class WarehouseLoader:
@@ -176,11 +206,13 @@ class WarehouseLoader:
     def __init__(self, conn: psycopg.Connection):
         self.conn = conn
 
-    def load(self, tables: list[StarTable], read: Callable[[StarTable], pa.Table]) -> list[TableLoad]:
+    def load(self, tables: list[StarTable], read: Callable[[StarTable], pa.Table],
+             corrected_facts: frozenset[str] = frozenset()) -> list[TableLoad]:
         """Stage ``tables`` (read one at a time, so only one is in memory), check, merge, commit.
 
-        ``tables`` must be in load order (dimensions first). On any error the transaction is rolled back and
-        the warehouse is exactly as before.
+        ``tables`` must be in load order (dimensions first). ``corrected_facts``: facts whose batch may correct
+        versions already loaded. On any error the transaction is rolled back and the warehouse is exactly as
+        before.
         """
         # transaction() commits only a transaction it began; inside the caller's it would be a mere savepoint.
         if self.conn.autocommit or self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
@@ -198,6 +230,8 @@ class WarehouseLoader:
             for table in tables:
                 started = time.monotonic()
                 if table.is_fact:
+                    if table.name in corrected_facts:
+                        self._correct_fact(table, results[table.name])
                     self._merge_fact(table, results[table.name])
                 else:
                     self._merge_dimension(table, results[table.name])
@@ -211,7 +245,9 @@ class WarehouseLoader:
     def stage(self, table: StarTable, rows: pa.Table) -> int:
         """Create the table's staging table and COPY ``rows`` into it; returns the number of rows staged."""
         self.conn.execute(create_staging_sql(table))
-        rows = rows.select(list(table.column_names))
+        if table.is_fact and RUN_ID_COLUMN not in rows.column_names:
+            rows = rows.append_column(RUN_ID_COLUMN, pa.nulls(rows.num_rows, pa.string()))
+        rows = rows.select(list(staged_columns(table)))
         try:
             with self.conn.cursor().copy(copy_sql(table)) as copy:
                 for batch in rows.to_batches(max_chunksize=COPY_CHUNK_ROWS):
@@ -254,6 +290,12 @@ class WarehouseLoader:
 
     def _merge_dimension(self, table: StarTable, result: TableLoad) -> None:
         result.inserted, result.updated = self.conn.execute(merge_dimension_sql(table)).fetchone()
+
+    def _correct_fact(self, table: StarTable, result: TableLoad) -> None:
+        result.updated = self.conn.execute(correct_fact_sql(table)).rowcount
+        if result.updated:
+            log_event(logger, "fact versions corrected in place (edited in the source without a new "
+                      "last_updated)", logging.WARNING, table=table.name, versions=result.updated)
 
     def _merge_fact(self, table: StarTable, result: TableLoad) -> None:
         result.inserted = self.conn.execute(merge_fact_sql(table)).rowcount

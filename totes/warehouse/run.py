@@ -29,7 +29,7 @@ from totes.logs import log_event
 from totes.manifests import RunManifest, TableOutput, write_manifest
 from totes.secrets import DatabaseCredentials
 from totes.settings import TRANSFORM_JOB_NAME
-from totes.star import STAR_TABLES
+from totes.star import WAREHOUSE_TABLES
 from totes.warehouse.batch import LoadBatch, check_files_exist, plan_batch, read_manifests, read_table
 from totes.warehouse.database import connect
 from totes.warehouse.loader import TableLoad, WarehouseLoader, log_table_loads
@@ -90,6 +90,7 @@ class LoadRun:
         loads = WarehouseLoader(conn).load(
             [table_files.table for table_files in batch.tables],
             lambda table: read_table(self.spark, self.zone, files[table.name]),
+            corrected_facts=frozenset(t.table.name for t in batch.tables if t.corrects_versions),
         )
         log_table_loads(loads)
         return loads
@@ -111,7 +112,7 @@ class LoadRun:
         """Per table in load order: what the merge did, or which already loaded snapshot was skipped."""
         loaded = {load.table: load for load in loads}
         outputs = {}
-        for table in STAR_TABLES:
+        for table in WAREHOUSE_TABLES:
             if table.name in loaded:
                 load = loaded[table.name]
                 outputs[table.name] = TableOutput(table.name, rows=load.staged, details=load.counts())

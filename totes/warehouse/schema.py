@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from totes.star import STAR_TABLES, StarTable
+from totes.star import WAREHOUSE_TABLES, StarTable
 from totes.warehouse.errors import WarehouseSchemaError
 
 # star.py's spelling of a type → PostgreSQL's format_type() spelling.
@@ -62,7 +62,7 @@ WHERE n.nspname = current_schema() AND k.contype IN ('p', 'u', 'f') AND c.relnam
 """
 
 
-def observed_columns(conn: psycopg.Connection, tables=STAR_TABLES) -> dict[str, dict[str, ObservedColumn]]:
+def observed_columns(conn: psycopg.Connection, tables=WAREHOUSE_TABLES) -> dict[str, dict[str, ObservedColumn]]:
     """The columns of the star tables present in the warehouse: {table: {column: ObservedColumn}}."""
     found: dict[str, dict[str, ObservedColumn]] = {}
     for row in conn.execute(_COLUMNS_QUERY, ([table.name for table in tables],)):
@@ -129,7 +129,7 @@ def _key_problems(table: StarTable, constraints: list[tuple]) -> list[str]:
     return problems
 
 
-def schema_problems(conn: psycopg.Connection, tables=STAR_TABLES) -> list[str]:
+def schema_problems(conn: psycopg.Connection, tables=WAREHOUSE_TABLES) -> list[str]:
     """Every difference between the warehouse and ``totes/star.py`` (empty when they match)."""
     columns = observed_columns(conn, tables)
     constraints = _constraints(conn, tables)
@@ -143,7 +143,7 @@ def schema_problems(conn: psycopg.Connection, tables=STAR_TABLES) -> list[str]:
     return problems
 
 
-def check_warehouse_schema(conn: psycopg.Connection, tables=STAR_TABLES) -> None:
+def check_warehouse_schema(conn: psycopg.Connection, tables=WAREHOUSE_TABLES) -> None:
     """Raise :class:`WarehouseSchemaError` listing every difference from ``totes/star.py``."""
     problems = schema_problems(conn, tables)
     if problems:
