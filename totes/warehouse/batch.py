@@ -11,7 +11,9 @@ for each dimension only the newest snapshot among them, which already holds ever
 
 A dimension whose newest snapshot was written by a transform run the bookmark says is loaded (the manifests
 report it "unchanged", pointing at that earlier snapshot) is skipped: that snapshot is in the warehouse
-already. Without a bookmark state (first run, reset, ``job-bookmark-disable``) every snapshot is loaded.
+already. A dimension whose every snapshot since the bookmark came with the rows its batch touched
+(``changes_files``: single-source dimensions such as dim_transaction) loads only those rows. Without a bookmark
+state (first run, reset, ``job-bookmark-disable``) every snapshot is loaded whole.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import logging
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-from pyspark.sql import SparkSession
+from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 
@@ -43,6 +45,7 @@ class TableFiles:
     files: tuple[str, ...]
     run_ids: tuple[str, ...]  # facts: the runs whose new rows these are; dimensions: the snapshot's run
     corrects_versions: bool = False  # facts: some rows may correct versions already loaded (reconciliation)
+    changes_only: bool = False  # dimensions: only the rows the runs touched (a row may repeat: the last wins)
 
 
 @dataclass(frozen=True)
@@ -98,16 +101,21 @@ def plan_batch(manifests: list[RunManifest], loaded_through: str | None = None) 
             corrects = any(m.tables[table.name].details.get("corrects_versions") for m in listed)
             tables.append(TableFiles(table, tuple(files), tuple(run_ids), corrects))
             continue
-        else:
-            newest = listed[-1]
-            output = newest.tables[table.name]
-            snapshot_run_id = output.details.get("snapshot_run_id") or newest.run_id
-            if loaded_through is not None and snapshot_run_id <= loaded_through:
-                already_loaded[table.name] = snapshot_run_id
-                continue
-            files = list(output.files)
-            run_ids = [snapshot_run_id]
-        tables.append(TableFiles(table, tuple(files), tuple(run_ids)))
+        newest = listed[-1]
+        output = newest.tables[table.name]
+        snapshot_run_id = output.details.get("snapshot_run_id") or newest.run_id
+        if loaded_through is not None and snapshot_run_id <= loaded_through:
+            already_loaded[table.name] = snapshot_run_id
+            continue
+        # The warehouse holds every snapshot up to the bookmark. If each snapshot written since came with the
+        # rows its batch touched, those rows are all that can differ: merge them, not the whole snapshot.
+        rewrites = [m for m in listed if m.tables[table.name].details.get("status") == "written"]
+        if loaded_through is not None and rewrites and all(
+                "changes_files" in m.tables[table.name].details for m in rewrites):
+            files = [key for m in rewrites for key in m.tables[table.name].details["changes_files"]]
+            tables.append(TableFiles(table, tuple(files), tuple(m.run_id for m in rewrites), changes_only=True))
+            continue
+        tables.append(TableFiles(table, tuple(output.files), (snapshot_run_id,)))
     return LoadBatch(tuple(manifests), tuple(tables), already_loaded)
 
 
@@ -165,6 +173,12 @@ def read_table(spark: SparkSession, zone: ZoneStore, table_files: TableFiles) ->
             # Fact files sit under <fact>/run_id=<transform run>/...: the loader keeps the later copy of a version.
             rows_df = rows_df.withColumn(RUN_ID_COLUMN, F.regexp_extract(F.input_file_name(), r"run_id=([^/]+)", 1))
             arrow_schema = arrow_schema.append(pa.field(RUN_ID_COLUMN, pa.string()))
+        elif table_files.changes_only and len(table_files.run_ids) > 1:
+            # A row touched by several runs: the last run's values are the current ones.
+            latest = Window.partitionBy(*table.natural_key).orderBy(
+                F.regexp_extract(F.input_file_name(), r"run_id=([^/]+)", 1).desc())
+            rows_df = (rows_df.withColumn("_latest", F.row_number().over(latest)).where(F.col("_latest") == 1)
+                       .select(*table.column_names))
         # Arrow batches straight from the JVM: no Python object per row (Spark 4 names this toArrow()).
         batches = rows_df._collect_as_arrow()
     except Exception as error:  # noqa: BLE001 - any read failure is a bad batch, re-raised with what is wrong
