@@ -20,6 +20,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import psycopg
+from psycopg.rows import dict_row
 from pyspark import inheritable_thread_target
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -72,6 +74,7 @@ def expected_spark_schema(table: SourceTable) -> T.StructType:
 # -1 does it from the first execution, which every read here is: timestamps and numerics then arrive as
 # fixed-width binary instead of text to parse (measured here: 15-25% less time to read the payment table).
 JDBC_URL_PARAMETERS = "prepareThreshold=-1"
+CONNECT_TIMEOUT_SECONDS = 10
 
 
 def transformation_ctx(table: SourceTable) -> str:
@@ -110,25 +113,31 @@ class SourceReader:
         except Exception as error:  # noqa: BLE001 - re-raised with a clear, password-free message
             raise self._unavailable(error) from None
 
-    def collect(self, sql: str, dbtable: str) -> list:
-        try:
-            return self.query(sql, dbtable).collect()
-        except SourceUnavailableError:
-            raise
-        except Exception as error:  # noqa: BLE001 - re-raised with a clear, password-free message
-            raise self._unavailable(error) from None
-
     def _unavailable(self, error: BaseException) -> SourceUnavailableError:
         cause = scrub(java_root_cause(error), self.credentials.password)
         return SourceUnavailableError(f"cannot read the source database {self.credentials.describe()}: {cause}")
 
+    def catalog_rows(self, sql: str) -> list[dict]:
+        """The rows of a small catalog query (the schema check, the clock) over one plain connection.
+
+        Not through Spark: a JDBC read is a Spark job with its own planning and connection, which measured
+        1.2-1.4 s each for these one-row answers, a fixed cost on every 15-minute run; this takes milliseconds.
+        """
+        try:
+            with psycopg.connect(**self.credentials.libpq_kwargs(), connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                                 application_name="totesys-ingest", row_factory=dict_row) as conn:
+                return conn.execute(sql).fetchall()
+        except psycopg.Error as error:
+            cause = scrub(" ".join(str(error).split()), self.credentials.password)
+            raise SourceUnavailableError(
+                f"cannot read the source database {self.credentials.describe()}: {cause}") from None
+
     def clock(self) -> SourceClock:
-        row = self.collect(CLOCK_QUERY, "pg_stat_activity")[0]
+        row = self.catalog_rows(CLOCK_QUERY)[0]
         return SourceClock(now=row["db_now"], oldest_open_transaction_start=row["oldest_open_transaction_start"])
 
     def observed_columns(self, tables: list[SourceTable]) -> list[ObservedColumn]:
-        rows = self.collect(columns_query(tables), "information_schema.columns")
-        return [ObservedColumn(**row.asDict()) for row in rows]
+        return [ObservedColumn(**row) for row in self.catalog_rows(columns_query(tables))]
 
 
 @dataclass
