@@ -99,3 +99,26 @@ def test_concurrent_writers_lose_no_row_version_and_duplicate_none(seeded_ingest
     assert sum(run.total_rows for run in runs_during_writes) > 0  # the runs really overlapped the writers
     assert harness.ingested_versions("address") == harness.source_versions("address")
     harness.assert_every_version_ingested_once(["address", "payment"])
+
+
+def test_an_open_transaction_started_late_in_its_millisecond_holds_the_bound_below_its_stamp(ingestion):
+    # Stamps truncate to the millisecond (the application's date_trunc); a start time 0.5 ms or more into its
+    # millisecond once rounded up, so the bound admitted the open transaction's stamp, and without an overlap
+    # the row was lost for good.
+    ingestion.run("job-bookmark-enable", "--tables", "address", "--overlap-seconds", "0")
+    with connect(ingestion.owner) as late:
+        for _ in range(200):
+            started = late.execute("SELECT extract(microseconds FROM now())::int % 1000").fetchone()[0]
+            if started >= 500:
+                break
+            late.rollback()
+        assert started >= 500
+        late_id = late.execute(
+            "INSERT INTO address (address_line_1, city, postal_code, country, phone, created_at, last_updated) "
+            "VALUES ('late', 'Leeds', 'LS1', 'UK', '0', date_trunc('milliseconds', now()), "
+            "date_trunc('milliseconds', now())) RETURNING address_id").fetchone()[0]
+        ingestion.run("job-bookmark-enable", "--tables", "address", "--overlap-seconds", "0")
+        late.commit()
+    ingestion.run("job-bookmark-enable", "--tables", "address", "--overlap-seconds", "0")
+
+    assert late_id in {key for key, _ in ingestion.ingested_versions("address")}

@@ -110,9 +110,12 @@ def window_query(table: SourceTable, window: ReadWindow) -> str:
     return f"SELECT {columns} FROM {table.quoted_name} WHERE {' AND '.join(conditions)}"
 
 
+# Truncated to the millisecond, never rounded: a cast to timestamp(3) rounds, so a transaction that started at
+# .3255 s reads as .326 while its rows may be stamped with the truncated .325, and the bound "one tick before
+# the oldest open transaction" would then admit its uncommitted stamp (found by the soak test).
 CLOCK_QUERY = """
-SELECT clock_timestamp()::timestamp(3) AS db_now,
-       (SELECT min(xact_start)::timestamp(3)
+SELECT date_trunc('milliseconds', clock_timestamp())::timestamp(3) AS db_now,
+       (SELECT date_trunc('milliseconds', min(xact_start))::timestamp(3)
           FROM pg_stat_activity
          WHERE datname = current_database()
            AND backend_type = 'client backend'
