@@ -262,3 +262,27 @@ def test_a_currency_with_a_null_code_is_an_unknown_currency(spark):
                        frame(spark, [(1, "unknown_currency"), (2, "missing_value")],
                              "sales_order_id int, quarantine_rule string"),
                        ignore_nullable=True, transforms=any_row_order())
+
+
+def test_a_date_more_than_ten_years_from_the_order_is_out_of_range(spark):
+    # CREATED_AT is 2024-11-05: ten years either side is allowed, a typo such as 2999 is not.
+    verdicts = _verdicts(
+        spark, "sales_order",
+        good_row("sales_order", sales_order_id=1, agreed_delivery_date="2999-12-31"),
+        good_row("sales_order", sales_order_id=2, agreed_payment_date="1970-01-01"),
+        good_row("sales_order", sales_order_id=3, agreed_delivery_date="2034-11-04"),
+        null_row("sales_order", sales_order_id=4),
+    )
+
+    rules = {row[0]: (row[1], row[2]) for row in verdicts.collect()}
+    assert rules[1] == ("date_out_of_range",
+                        "agreed_delivery_date 2999-12-31 is more than 10 years from created_at 2024-11-05")
+    assert rules[2][0] == "date_out_of_range" and rules[2][1].startswith("agreed_payment_date 1970-01-01 is more")
+    assert rules[3] == (None, None)
+    assert rules[4][0] == "missing_value"
+
+
+def test_a_payment_date_far_from_the_payment_is_out_of_range(spark):
+    verdicts = _verdicts(spark, "payment", good_row("payment", payment_id=1, payment_date="2099-01-01"))
+
+    assert verdicts.collect()[0][1] == "date_out_of_range"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import datetime as dt
 from decimal import Decimal
 
@@ -12,7 +14,7 @@ from pyspark.sql import functions as F
 from tests.transform.conftest import base_rows, ts
 from totes.bookmarks import JobBookmark
 from totes.star import DIMENSIONS, FACTS, STAR_TABLES
-from totes.transform.contracts import InputSchemaError, MandatoryDimensionEmptyError
+from totes.transform.contracts import InputReadError, InputSchemaError, MandatoryDimensionEmptyError
 from totes.transform.run import TransformRun
 
 
@@ -266,3 +268,37 @@ def test_an_input_file_with_a_missing_column_fails_the_run_naming_it(transform):
 
     with pytest.raises(InputSchemaError, match="email_address is missing"):
         transform.run()
+
+
+def _damaged_input(transform, table: str, damage) -> str:
+    run_id = transform.ingest(base_rows())
+    manifest = transform.ingestion.read_text(f"_manifests/totesys-ingest/{run_id}.json")
+    import json
+
+    (key,) = json.loads(manifest)["tables"][table]["files"]
+    path = transform.ingestion.root / key
+    for checksum in path.parent.glob(f".{path.name}.crc"):
+        checksum.unlink()  # as on S3: no local checksum to give the damage away first
+    data = path.read_bytes()
+    path.write_bytes(damage(data))
+    return key
+
+
+def test_a_truncated_input_file_fails_the_run_naming_the_table_and_the_file(transform):
+    key = _damaged_input(transform, "payment", lambda data: data[: len(data) // 2])
+
+    with pytest.raises(InputSchemaError, match=rf"ingested payment file {re.escape(key)} cannot be read as parquet"):
+        transform.run()
+    assert transform.bookmark_text() is None
+
+
+def test_an_input_file_with_corrupt_pages_fails_the_run_naming_the_file(transform):
+    def scramble_pages(data: bytes) -> bytes:
+        footer = int.from_bytes(data[-8:-4], "little") + 8
+        return data[:4] + bytes((i * 37 + 11) % 251 for i in range(len(data) - 4 - footer)) + data[-footer:]
+
+    key = _damaged_input(transform, "payment", scramble_pages)
+
+    with pytest.raises(InputReadError, match=rf"cannot be read: .*{re.escape(key.rsplit('/', 1)[-1])}"):
+        transform.run()
+    assert transform.bookmark_text() is None

@@ -43,6 +43,7 @@ from pyspark.sql import types as T
 
 from totes.bookmarks import JobBookmark
 from totes.ingest.run import SourceReader, expected_spark_schema, transformation_ctx
+from totes.ingest.source_schema import check_source_schema
 from totes.ingest.window import format_timestamp, parse_timestamp
 from totes.logs import log_event
 from totes.manifests import RunManifest, TableOutput, list_manifests, write_manifest
@@ -209,6 +210,8 @@ class ReconciliationRun:
 
     def run(self) -> ReconciliationResult:
         started_at = dt.datetime.now(dt.timezone.utc)
+        # As a delta does: a drifted source fails here with the differences named, before anything is read.
+        check_source_schema(self.tables, self.reader.observed_columns(self.tables))
         state = self.bookmark.state(BOOKMARK_CTX) or {}
         # Everything committed since the last snapshot: this job's deltas and reconciliations alike.
         manifests = list_manifests(self.zone, self.bookmark.job_name, state.get("through_run_id"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -20,6 +21,10 @@ class InputSchemaError(TransformContractError):
     """Files in the ingestion zone do not have the columns and types the ingestion contract promises."""
 
 
+class InputReadError(TransformContractError):
+    """An input file listed by a committed manifest cannot be read (corrupt, truncated, missing)."""
+
+
 class MandatoryDimensionEmptyError(TransformContractError):
     """A table every fact depends on has no rows at all."""
 
@@ -35,7 +40,11 @@ def check_input_schema(table: SourceTable, files: list[str], uri_of) -> None:
     """
     expected = arrow_schema(expected_spark_schema(table))
     for key in files:
-        found = parquet_schema(uri_of(key))
+        try:
+            found = parquet_schema(uri_of(key))
+        except (OSError, pa.ArrowException) as error:  # truncated, not parquet, unreadable
+            raise InputSchemaError(f"ingested {table.name} file {key} cannot be read as parquet: "
+                                   f"{' '.join(str(error).split())}") from None
         problems = [f"{f.name} is missing" for f in expected if f.name not in found.names]
         problems += [f"{f.name} is {found.field(f.name).type}, expected {f.type}"
                      for f in expected if f.name in found.names and not found.field(f.name).type.equals(f.type)]

@@ -4,6 +4,8 @@ Rules (per staged source row of sales_order, purchase_order, payment):
 
 - ``missing_value``: a NOT NULL source column is NULL (a file that lacked the column reads as NULL too);
 - ``unparsable_date``: a text date that is not a valid 'YYYY-MM-DD' date;
+- ``date_out_of_range``: a text date more than ``MAX_YEARS_FROM_CREATED`` years before or after the row was
+  created (a typo such as 2999 would otherwise stretch the gapless dim_date calendar over centuries);
 - ``negative_quantity``: a negative quantity or unit price;
 - ``missing_parent``: a foreign key with no row in the current state of its parent table (a parent that
   arrives later releases the row on that run);
@@ -38,6 +40,8 @@ NON_NEGATIVE_COLUMNS: dict[str, tuple[str, ...]] = {
     "payment": (),
 }
 FACT_SOURCE_TABLES: tuple[str, ...] = tuple(FACT_PARENTS)
+# Agreed delivery and payment dates are weeks to months from the order in the real data; ten years is generous.
+MAX_YEARS_FROM_CREATED = 10
 
 
 def _found_flag(column: str) -> str:
@@ -58,6 +62,15 @@ def _verdicts(table: SourceTable) -> list[tuple[str, Column]]:
         checks.append(("unparsable_date", F.when(
             text.isNotNull() & F.col(name).isNull(),
             F.concat(F.lit(f"{name} '"), text, F.lit("' is not a YYYY-MM-DD date")))))
+    for name in text_dates:
+        date, created = F.col(name), F.col("created_date")
+        checks.append(("date_out_of_range", F.when(
+            date.isNotNull() & created.isNotNull()
+            & ((date > F.add_months(created, 12 * MAX_YEARS_FROM_CREATED))
+               | (date < F.add_months(created, -12 * MAX_YEARS_FROM_CREATED))),
+            F.concat(F.lit(f"{name} "), date.cast("string"),
+                     F.lit(f" is more than {MAX_YEARS_FROM_CREATED} years from created_at "),
+                     created.cast("string")))))
     for name in NON_NEGATIVE_COLUMNS[table.name]:
         checks.append(("negative_quantity", F.when(
             F.col(name) < 0, F.concat(F.lit(f"{name} is negative ("), F.col(name).cast("string"), F.lit(")")))))

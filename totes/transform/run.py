@@ -38,7 +38,9 @@ from totes.parquet_io import write_parquet
 from totes.star import AUDIT_TABLES, DIMENSIONS, FACTS, SOURCE_DELETION, star_table
 from totes.tables import source_table
 from totes.transform import dimensions as dims
+from totes.spark_errors import file_failure, is_java_error, names_a_file
 from totes.transform.contracts import (
+    InputReadError,
     MandatoryDimensionEmptyError,
     check_input_schema,
     latest_versions,
@@ -188,6 +190,16 @@ class TransformRun:
 
     # -- the run ---------------------------------------------------------------------------------------------
     def run(self) -> TransformResult:
+        try:
+            return self._run()
+        except Exception as error:
+            # Spark reads lazily: a corrupt input file fails a later write, as a Py4J error whose message is
+            # only "An error occurred while calling o123.parquet". Name the file instead.
+            if is_java_error(error) and names_a_file(file_failure(error)):
+                raise InputReadError(f"a file of the batch cannot be read: {file_failure(error)}") from None
+            raise
+
+    def _run(self) -> TransformResult:
         started_at = dt.datetime.now(dt.timezone.utc)
         state = self.starting_state()
         inputs = list_manifests(self.ingestion_zone, self.ingest_job_name, state.last_input_run_id)

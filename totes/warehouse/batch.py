@@ -30,11 +30,13 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from totes.logs import log_event
 from totes.manifests import RunManifest, list_manifest_run_ids, manifest_prefix
 from totes.star import WAREHOUSE_TABLES, StarTable
+from totes.spark_errors import file_failure, names_a_file
 from totes.warehouse.errors import BatchInputError
 from totes.warehouse.loader import RUN_ID_COLUMN
 from totes.zones import ZoneStore
 
 logger = logging.getLogger("totes.warehouse")
+MAX_FILES_NAMED = 5
 
 
 @dataclass(frozen=True)
@@ -137,25 +139,6 @@ def check_files_exist(zone: ZoneStore, batch: LoadBatch) -> None:
         )
 
 
-def _java_messages(error: BaseException) -> list[str]:
-    messages = []
-    java_exception = getattr(error, "java_exception", None)
-    while java_exception is not None:
-        messages.append(str(java_exception.toString()))
-        java_exception = java_exception.getCause()
-    return messages or [" ".join(str(error).split())]
-
-
-def _read_failure(error: BaseException) -> str:
-    """The most specific message of a failed read: the deepest Java cause that names a file, else the root."""
-    messages = _java_messages(error)
-    naming_a_file = [m for m in messages if ".parquet" in m or "Path does not exist" in m]
-    message = (naming_a_file or messages)[-1]
-    # "java.lang.RuntimeException: file:/... is not a Parquet file" reads better without the class name.
-    head, _, rest = message.partition(": ")
-    return rest if rest and "." in head and " " not in head else message
-
-
 def read_table(spark: SparkSession, zone: ZoneStore, table_files: TableFiles) -> pa.Table:
     """The rows of one table's files as Arrow, with exactly the columns and types of ``totes/star.py``.
 
@@ -182,9 +165,14 @@ def read_table(spark: SparkSession, zone: ZoneStore, table_files: TableFiles) ->
         # Arrow batches straight from the JVM: no Python object per row (Spark 4 names this toArrow()).
         batches = rows_df._collect_as_arrow()
     except Exception as error:  # noqa: BLE001 - any read failure is a bad batch, re-raised with what is wrong
+        failure = file_failure(error)
+        if not names_a_file(failure):
+            # Some causes (a stream cut short by a corrupt page) name no file: say which ones were read.
+            shown = ", ".join(uris[:MAX_FILES_NAMED]) + (f" and {len(uris) - MAX_FILES_NAMED} more"
+                                                         if len(uris) > MAX_FILES_NAMED else "")
+            failure = f"{failure} (reading {shown})"
         raise BatchInputError(
-            f"cannot read the {table.name} files of transform runs {', '.join(table_files.run_ids)}: "
-            f"{_read_failure(error)}"
+            f"cannot read the {table.name} files of transform runs {', '.join(table_files.run_ids)}: {failure}"
         ) from None
     if not batches:
         return arrow_schema.empty_table()
