@@ -34,8 +34,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from pyspark import inheritable_thread_target
 from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -48,6 +50,7 @@ from totes.ingest.window import format_timestamp, parse_timestamp
 from totes.logs import log_event
 from totes.manifests import RunManifest, TableOutput, list_manifests, write_manifest
 from totes.parquet_io import write_parquet
+from totes.settings import INGEST_CONCURRENT_TABLES
 from totes.tables import Column, SourceTable
 from totes.zones import ZoneStore
 
@@ -219,12 +222,15 @@ class ReconciliationRun:
         log_event(logger, "reconciliation started", run_id=self.run_id, after_run_id=state.get("through_run_id"),
                   manifests_since=len(manifests), tables=len(self.tables))
         snapshots = dict(state.get("tables", {}))
-        results = []
-        for table in self.tables:
-            result, snapshot = self._reconcile_table(table, snapshots.get(table.name), manifests, detected_at)
-            results.append(result)
+        # Tables side by side, as the delta reads them: each is a few small Spark jobs and round trips.
+        reconcile = inheritable_thread_target(
+            lambda table: self._reconcile_table(table, snapshots.get(table.name), manifests, detected_at))
+        with ThreadPoolExecutor(max_workers=INGEST_CONCURRENT_TABLES, thread_name_prefix="reconcile") as pool:
+            outcomes = list(pool.map(reconcile, self.tables))
+        results = [result for result, _ in outcomes]
+        for result, snapshot in outcomes:
             if snapshot is not None:
-                snapshots[table.name] = snapshot
+                snapshots[result.table] = snapshot
         reconciled = [r for r in results if r.to_inclusive is not None]
         manifest = RunManifest(
             job_name=self.bookmark.job_name, run_id=self.run_id, started_at=started_at.isoformat(),
