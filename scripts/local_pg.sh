@@ -3,7 +3,10 @@
 # No Docker: initdb/pg_ctl refuse root, so they run as the `postgres` system user. Idempotent: `start` on a
 # running server only re-applies roles and databases.
 #
-#   scripts/local_pg.sh start | stop | status | destroy | psql [db]
+#   scripts/local_pg.sh start | stop | restart | status | destroy | psql [db]
+#
+# `restart` is a fast restart of a running server: every session is terminated, as when RDS reboots or fails
+# over; it returns once the server accepts connections again. The fault injection test uses it.
 #
 # Environment: TOTES_LOCAL_DIR (default <repo>/.local), TOTES_PG_PORT (default 55432), TOTES_PG_ROOT (where the
 # cluster lives; default <TOTES_LOCAL_DIR>/postgres, or a folder under /var/tmp if postgres cannot reach that).
@@ -157,6 +160,24 @@ stop() {
   fi
 }
 
+restart() {
+  if ! is_running; then
+    log "server not running; nothing to restart (use start)"
+    exit 1
+  fi
+  as_postgres "$pg_bin/pg_ctl" -D "$data_dir" -l "$log_file" -m fast -w -t 60 restart >/dev/null
+  # pg_ctl -w returns once the postmaster reports ready; a TCP connection attempt is what clients see.
+  for _ in $(seq 1 60); do
+    as_postgres "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$port" -d postgres && break
+    sleep 0.5
+  done
+  as_postgres "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$port" -d postgres || {
+    log "server restarted but does not accept connections on 127.0.0.1:$port (log: $log_file)"
+    exit 1
+  }
+  log "server restarted on 127.0.0.1:$port"
+}
+
 status() {
   if is_running; then
     log "running on 127.0.0.1:$port, data in $data_dir"
@@ -175,8 +196,9 @@ destroy() {
 case ${1:-} in
   start) start ;;
   stop) stop ;;
+  restart) restart ;;
   destroy) destroy ;;
   status) status ;;
   psql) shift; psql_admin -d "${1:-totesys}" ;;
-  *) echo "usage: $0 start|stop|status|destroy|psql [db]" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|restart|status|destroy|psql [db]" >&2; exit 2 ;;
 esac
