@@ -61,17 +61,22 @@ class LocalZoneStore(ZoneStore):
 
     def write_text(self, key: str, text: str) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Write beside the target, fsync, then rename: a reader sees the old object or the whole new one.
-        fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Write beside the target, fsync, then rename: a reader sees the old object or the whole new one.
+            fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        except OSError as error:
+            raise OSError(error.errno, f"{error.strerror}: cannot write {key} in {self.uri}") from None
         try:
             with os.fdopen(fd, "w") as handle:
                 handle.write(text)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp_name, path)
-        except BaseException:
+        except BaseException as error:
             Path(tmp_name).unlink(missing_ok=True)
+            if isinstance(error, OSError) and error.errno is not None:
+                raise OSError(error.errno, f"{error.strerror}: cannot write {key} in {self.uri}") from None
             raise
 
     def list_keys(self, prefix: str) -> list[str]:

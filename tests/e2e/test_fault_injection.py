@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ import totes.ingest.run
 from tests.e2e.conftest import VERSIONS_IN_SOURCE, check_warehouse_against_source, rows_of
 from tests.e2e.real_faults import TERMINATED_BY_SHUTDOWN, MountRefused, RestartUnderStatement, SmallDisk
 from totes.bookmarks import JobBookmark
-from totes.ingest.errors import java_root_cause
+from totes.ingest.errors import SourceUnavailableError, ZoneWriteError, java_root_cause
 from totes.ingest.run import IngestionRun, SourceReader
 from totes.secrets import DatabaseCredentials
 from totes.settings import INGEST_JOB_NAME, REPO_DIR
@@ -43,6 +44,7 @@ from totes.source.database import connect as source_connect
 from totes.source.simulator import simulate
 from totes.transform.run import TransformRun
 from totes.warehouse.database import connect as warehouse_connect
+from totes.warehouse.errors import WarehouseUnavailableError
 from totes.warehouse.loader import WarehouseLoader
 
 pytestmark = pytest.mark.slow
@@ -112,8 +114,9 @@ def _source_restarted_while_reading(table_name: str, rig: Rig):
 
     def happened(error):
         assert restart.restarted, f"no ingestion read of {table_name} ran: the source was not restarted"
-        assert TERMINATED_BY_SHUTDOWN in _error_text(error), \
+        assert isinstance(error, SourceUnavailableError) and TERMINATED_BY_SHUTDOWN in str(error), \
             f"the ingestion did not fail on its terminated connection: {error!r}"
+        assert f"while reading {table_name}" in str(error)
         return restart.describe()
 
     return Fault(SourceReader, "query", query, happened, restart.finish)
@@ -144,6 +147,8 @@ def _disk_full_writing(table_name: str, rig: Rig):
         assert NO_SPACE in _error_text(error), f"the ingestion did not fail for want of space: {error!r}"
         if rig.ingestion_disk is None:
             return f"simulated ({rig.disk_refused})"
+        # Tables are written side by side: whichever write meets the full disk first names itself.
+        assert isinstance(error, ZoneWriteError) and re.match(r"cannot write \w+ to \S+/ingestion/", str(error)), error
         assert filled, f"the ingestion of {table_name} never started: the disk was not filled"
         return f"{filled[0]} before {table_name} was read and written"
 
@@ -163,6 +168,7 @@ def _disk_full_writing_the_manifest(rig: Rig):
     def happened(error):
         assert isinstance(error, OSError) and error.errno == errno.ENOSPC, \
             f"the manifest write did not fail for want of space: {error!r}"
+        assert f"cannot write _manifests/{INGEST_JOB_NAME}/" in str(error) or rig.ingestion_disk is None, error
         if rig.ingestion_disk is None:
             return f"simulated ({rig.disk_refused})"
         # No manifest, and no half-written temporary file beside the committed ones.
@@ -218,8 +224,9 @@ def _warehouse_restarted_inside_the_transaction(rig: Rig):
 
     def happened(error):
         assert restart.restarted, "the load never merged fact_payment: the warehouse server was not restarted"
-        assert isinstance(error, psycopg.OperationalError) and TERMINATED_BY_SHUTDOWN in str(error), \
+        assert isinstance(error, WarehouseUnavailableError) and TERMINATED_BY_SHUTDOWN in str(error), \
             f"the load did not fail on its terminated connection: {error!r}"
+        assert str(error).startswith(f"lost the warehouse {rig.warehouse.describe()} during the load")
         # The merges done before the restart went with the transaction.
         assert rows_of(rig.warehouse, FACT_COUNTS, warehouse_connect) == facts_before
         return restart.describe() + "; the merges before it were rolled back"

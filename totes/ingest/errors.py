@@ -11,6 +11,10 @@ class SourceUnavailableError(IngestionError):
     """The source database could not be reached or refused the credentials."""
 
 
+class ZoneWriteError(IngestionError):
+    """The ingestion zone refused a write (no space left, no permission)."""
+
+
 class JobArgumentError(IngestionError, ValueError):
     """A job argument has a value the job cannot use."""
 

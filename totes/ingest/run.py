@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from totes.bookmarks import ENABLE, JobBookmark
-from totes.ingest.errors import SourceUnavailableError, java_root_cause, scrub
+from totes.ingest.errors import SourceUnavailableError, ZoneWriteError, java_root_cause, scrub
 from totes.ingest.source_schema import ObservedColumn, check_source_schema, columns_query, SchemaDriftError
 from totes.ingest.window import (
     CLOCK_QUERY,
@@ -46,6 +46,7 @@ from totes.manifests import RunManifest, TableOutput, list_manifests, write_mani
 from totes.parquet_io import write_parquet
 from totes.secrets import DatabaseCredentials
 from totes.settings import INGEST_CONCURRENT_TABLES, JDBC_FETCH_SIZE
+from totes.spark_errors import is_java_error
 from totes.tables import SourceTable
 from totes.zones import ZoneStore
 
@@ -257,7 +258,7 @@ class IngestionRun:
             new_versions_df = self._drop_already_ingested(table, source_df, window, recent_outputs).coalesce(1)
         prefix = f"{table.name}/ingest_date={ingest_date}/run_id={self.run_id}"
         # Counted from the parquet footers just written: no second read of the source.
-        written = write_parquet(self.spark, new_versions_df, self.zone, prefix)
+        written = self._write(table, new_versions_df, prefix)
         rows, files = written.rows, written.files
         result = TableResult(table.name, window, rows=rows, files=files)
         result.seconds = round(time.monotonic() - started, 3)
@@ -265,6 +266,23 @@ class IngestionRun:
         log_event(logger, "table ingested", table=table.name, rows=rows, status=result.status,
                   window=window.to_dict(), files=len(files), seconds=result.seconds)
         return result
+
+    def _write(self, table: SourceTable, rows_df: DataFrame, prefix: str):
+        """Write a table's rows; the source is read lazily right here, so its failures surface here too.
+
+        A Spark failure is re-raised as what it is: the source gone (a restart, a dropped connection) or the
+        zone refusing the write (no space, no permission), naming the table, not as a 13 kB Py4J trace.
+        """
+        try:
+            return write_parquet(self.spark, rows_df, self.zone, prefix)
+        except Exception as error:  # noqa: BLE001 - re-raised with what failed
+            if not is_java_error(error):
+                raise
+            cause = scrub(java_root_cause(error), self.reader.credentials.password)
+            if "PSQLException" in cause or "SQLException" in cause:
+                raise SourceUnavailableError(f"lost the source database {self.reader.credentials.describe()} "
+                                             f"while reading {table.name}: {cause}") from None
+            raise ZoneWriteError(f"cannot write {table.name} to {self.zone.uri_of(prefix)}: {cause}") from None
 
     def _check_types(self, table: SourceTable, source_df: DataFrame) -> None:
         expected = {field.name: field.dataType for field in expected_spark_schema(table).fields}

@@ -22,6 +22,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
+import psycopg
 from pyspark.sql import SparkSession
 
 from totes.bookmarks import JobBookmark
@@ -31,7 +32,8 @@ from totes.secrets import DatabaseCredentials
 from totes.settings import TRANSFORM_JOB_NAME
 from totes.star import WAREHOUSE_TABLES
 from totes.warehouse.batch import LoadBatch, check_files_exist, plan_batch, read_manifests, read_table
-from totes.warehouse.database import connect
+from totes.warehouse.database import connect, scrub
+from totes.warehouse.errors import WarehouseUnavailableError
 from totes.warehouse.loader import TableLoad, WarehouseLoader, log_table_loads
 from totes.warehouse.schema import check_warehouse_schema
 from totes.zones import ZoneStore
@@ -87,11 +89,18 @@ class LoadRun:
     def _load(self, conn, batch: LoadBatch) -> list[TableLoad]:
         check_files_exist(self.zone, batch)
         files = {table_files.table.name: table_files for table_files in batch.tables}
-        loads = WarehouseLoader(conn).load(
-            [table_files.table for table_files in batch.tables],
-            lambda table: read_table(self.spark, self.zone, files[table.name]),
-            corrected_facts=frozenset(t.table.name for t in batch.tables if t.corrects_versions),
-        )
+        try:
+            loads = WarehouseLoader(conn).load(
+                [table_files.table for table_files in batch.tables],
+                lambda table: read_table(self.spark, self.zone, files[table.name]),
+                corrected_facts=frozenset(t.table.name for t in batch.tables if t.corrects_versions),
+            )
+        except psycopg.OperationalError as error:
+            # A restart or a cut connection mid-load: PostgreSQL rolled the transaction back with it.
+            cause = scrub(" ".join(str(error).split()), self.credentials.password)
+            raise WarehouseUnavailableError(
+                f"lost the warehouse {self.credentials.describe()} during the load (rolled back): {cause}"
+            ) from None
         log_table_loads(loads)
         return loads
 
