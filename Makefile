@@ -179,6 +179,8 @@ dashboard: venv $(if $(TOTES_LOCAL_SECRETS_DIR),db-up) ## Serve the dashboard on
 # Benchmarks (issue 9), not part of `make test`: throwaway databases and bench/results/tmp/, never the `make run` ones.
 BENCH_MODE ?= full
 BENCH_WAIT_LOAD ?= 1.5
+# Extra arguments of python -m bench.run, e.g. BENCH_ARGS="--no-before-fixes --scales 1,105"
+BENCH_ARGS ?=
 
 # The benchmark-only packages, in the same virtualenv; the runtime pins of requirements.txt stay as they are.
 $(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.installed
@@ -188,7 +190,7 @@ $(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.installed
 
 .PHONY: bench
 bench: venv jdbc-driver db-up $(VENV)/.bench-installed ## Benchmarks at scales 1, 10, 105 (~25 min; waits for a quiet machine) → bench/results/
-	@$(PY) -m bench.run --mode $(BENCH_MODE) $(if $(filter full,$(BENCH_MODE)),--wait-load-below $(BENCH_WAIT_LOAD))
+	@$(PY) -m bench.run --mode $(BENCH_MODE) $(if $(filter full,$(BENCH_MODE)),--wait-load-below $(BENCH_WAIT_LOAD)) $(BENCH_ARGS)
 
 .PHONY: bench-quick
 bench-quick: ## Benchmarks in quick mode (scales 0.1 and 1), a smoke check → bench/results/tmp/quick/
