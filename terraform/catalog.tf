@@ -26,8 +26,9 @@ resource "aws_glue_crawler" "this" {
 
   s3_target {
     path = local.workflow.catalog.databases[each.value.database].zone
-    # Bookkeeping objects (JSON), not tables: run manifests, bookmarks, the transform's current state.
-    exclusions = ["_manifests/**", "_state/**"]
+    # Bookkeeping, not tables: run manifests, bookmarks and job state, the load's dimension changes and the
+    # reconciliation's deletion records (which reach the catalog as the source_deletion table instead).
+    exclusions = ["_manifests/**", "_state/**", "_changes/**", "_deletions/**"]
   }
 
   recrawl_policy {

@@ -209,7 +209,8 @@ def test_crawlers_keep_the_jobs_tables_and_skip_bookkeeping(tf):
     assert policy["update_behavior"] == '"LOG"' and policy["delete_behavior"] == '"LOG"'
     assert crawler["recrawl_policy"][0]["recrawl_behavior"] == '"CRAWL_NEW_FOLDERS_ONLY"'
     exclusions = crawler["s3_target"][0]["exclusions"]
-    assert '"_manifests/**"' in exclusions and '"_state/**"' in exclusions
+    for bookkeeping in ("_manifests", "_state", "_changes", "_deletions"):
+        assert f'"{bookkeeping}/**"' in exclusions, bookkeeping
     assert "local.workflow.catalog.databases" in code_of(crawler["s3_target"][0]["path"])
 
 
