@@ -35,7 +35,7 @@ from totes.bookmarks import ENABLE, JobBookmark
 from totes.catalog import catalog_client
 from totes.catalog_sync import manifests_to_register, register_committed_runs, register_ingestion_run
 from totes.ingest.errors import JobArgumentError
-from totes.ingest.reconcile import ReconciliationRun, reconciliation_due
+from totes.ingest.reconcile import ReconciliationRun, reconciliation_due, start_schedule
 from totes.ingest.run import IngestionResult, IngestionRun, SourceReader
 from totes.ingest.window import WindowPolicy
 from totes.job_args import resolve_args
@@ -104,10 +104,12 @@ def reconcile_first(glue_context, args: dict, zone: ZoneStore, bookmark: JobBook
                     tables) -> JobBookmark:
     """Runs a reconciliation when due or asked for, commits it, and returns the bookmark the delta starts from."""
     every_hours = reconcile_every_hours(args)
+    now = dt.datetime.now(dt.timezone.utc)
     wanted = args["reconcile"] == "now" or (
-        args["reconcile"] == "scheduled"
-        and reconciliation_due(bookmark, every_hours, dt.datetime.now(dt.timezone.utc)))
+        args["reconcile"] == "scheduled" and reconciliation_due(bookmark, every_hours, now))
     if not wanted:
+        if args["reconcile"] == "scheduled" and every_hours > 0:
+            start_schedule(bookmark, now)
         return bookmark
     if bookmark.option != ENABLE:
         if args["reconcile"] == "now":

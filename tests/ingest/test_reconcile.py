@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from decimal import Decimal
 
 import pytest
@@ -112,15 +113,19 @@ def test_row_updated_after_the_last_delta_is_left_to_the_next_delta_not_called_d
     ingestion.assert_every_version_ingested_once(["payment"])
 
 
-def test_reconciliation_is_due_by_its_schedule_only_after_something_was_ingested(seeded_ingestion):
+def test_the_schedule_starts_with_the_first_delta_and_reconciles_when_due(seeded_ingestion):
     ingestion = seeded_ingestion
     now = dt.datetime.now(dt.timezone.utc)
-    fresh = JobBookmark(ingestion.zone, INGEST_JOB_NAME, "job-bookmark-enable")
-    assert not reconciliation_due(fresh, 24, now)
+    assert not reconciliation_due(JobBookmark(ingestion.zone, INGEST_JOB_NAME, "job-bookmark-enable"), 24, now)
     ingestion.run("job-bookmark-enable", "--reconcile-every-hours", "24")
     after_first = JobBookmark(ingestion.zone, INGEST_JOB_NAME, "job-bookmark-enable")
-    assert reconciliation_due(after_first, 24, now) and not reconciliation_due(after_first, 0, now)
-    ingestion.run("job-bookmark-enable", "--reconcile-every-hours", "24")  # due: reconciles, then the delta
+    # A full read needs no reconciliation right after it: the first one is due a period later.
+    assert not reconciliation_due(after_first, 24, dt.datetime.now(dt.timezone.utc))
+    assert reconciliation_due(after_first, 24, dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=25))
+    assert not reconciliation_due(after_first, 0, dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=25))
+
+    time.sleep(0.5)
+    ingestion.run("job-bookmark-enable", "--reconcile-every-hours", "0.0001")  # due: reconciles, then the delta
     after_second = JobBookmark(ingestion.zone, INGEST_JOB_NAME, "job-bookmark-enable")
     assert after_second.state(BOOKMARK_CTX)["through_run_id"] < after_second.last_accounted_run_id
     assert not reconciliation_due(after_second, 24, dt.datetime.now(dt.timezone.utc))

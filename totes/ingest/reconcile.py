@@ -187,14 +187,20 @@ class ReconciliationResult:
 
 
 def reconciliation_due(bookmark: JobBookmark, every_hours: float, now: dt.datetime) -> bool:
-    """Whether the last committed reconciliation is older than ``every_hours`` (0: never by schedule).
-
-    Only when the job has ingested something: the first run is a full read and needs no reconciliation.
-    """
-    if every_hours <= 0 or not any(ctx != BOOKMARK_CTX for ctx in bookmark.entry["JobBookmark"]):
+    """Whether ``every_hours`` (0: never by schedule) have passed since the last committed reconciliation, or,
+    before the first one, since the schedule started (:func:`start_schedule`, staged by the first delta: a
+    full read needs no reconciliation right after it)."""
+    state = bookmark.state(BOOKMARK_CTX) or {}
+    since = state.get("reconciled_at") or state.get("scheduled_from")
+    if every_hours <= 0 or since is None:
         return False
-    last = (bookmark.state(BOOKMARK_CTX) or {}).get("reconciled_at")
-    return last is None or now - dt.datetime.fromisoformat(last) >= dt.timedelta(hours=every_hours)
+    return now - dt.datetime.fromisoformat(since) >= dt.timedelta(hours=every_hours)
+
+
+def start_schedule(bookmark: JobBookmark, now: dt.datetime) -> None:
+    """Stage the start of the reconciliation schedule if there is none yet (committed with the delta)."""
+    if bookmark.state(BOOKMARK_CTX) is None:
+        bookmark.stage(BOOKMARK_CTX, {"scheduled_from": now.isoformat()})
 
 
 class ReconciliationRun:
