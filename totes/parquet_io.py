@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.fs as pa_fs
 import pyarrow.parquet as pq
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from totes.zones import ZoneStore
@@ -54,6 +55,12 @@ def arrow_type(spark_type: T.DataType) -> pa.DataType:
 
 def arrow_schema(spark_schema: T.StructType) -> pa.Schema:
     return pa.schema([pa.field(f.name, arrow_type(f.dataType), f.nullable) for f in spark_schema.fields])
+
+
+def run_id_of_input_file() -> Column:
+    """The run that wrote the file each row was read from: every zone names its run folders run_id=<run id>,
+    and run ids sort by time, so this orders copies of one row from older to newer."""
+    return F.regexp_extract(F.input_file_name(), r"run_id=([^/]+)", 1)
 
 
 def write_parquet(spark: SparkSession, df: DataFrame, zone: ZoneStore, prefix: str,

@@ -34,11 +34,11 @@ from totes.ingest.reconcile import DELETION_SCHEMA
 from totes.ingest.run import expected_spark_schema
 from totes.logs import log_event
 from totes.manifests import RunManifest, TableOutput, list_manifests, write_manifest
-from totes.parquet_io import write_parquet
+from totes.parquet_io import run_id_of_input_file, write_parquet
+from totes.spark_errors import file_failure, is_java_error, names_a_file
 from totes.star import AUDIT_TABLES, DIMENSIONS, FACTS, SOURCE_DELETION, star_table
 from totes.tables import source_table
 from totes.transform import dimensions as dims
-from totes.spark_errors import file_failure, is_java_error, names_a_file
 from totes.transform.contracts import (
     InputReadError,
     MandatoryDimensionEmptyError,
@@ -172,7 +172,7 @@ class TransformRun:
         # runs can repeat a version: after a reset, with the bookmark disabled, or a reconciliation that
         # re-ingested a row edited without a new last_updated. The copy of the latest run is the source's.
         if len(runs_with_rows) > 1:
-            batch_df = (batch_df.withColumn(INGESTED_IN, F.regexp_extract(F.input_file_name(), r"run_id=([^/]+)", 1))
+            batch_df = (batch_df.withColumn(INGESTED_IN, run_id_of_input_file())
                         .transform(one_row_per_version(table, newer_first=INGESTED_IN)))
         return batch_df
 

@@ -29,8 +29,9 @@ from pyspark.sql.pandas.types import to_arrow_schema
 
 from totes.logs import log_event
 from totes.manifests import RunManifest, list_manifest_run_ids, manifest_prefix
-from totes.star import WAREHOUSE_TABLES, StarTable
+from totes.parquet_io import run_id_of_input_file
 from totes.spark_errors import file_failure, names_a_file
+from totes.star import WAREHOUSE_TABLES, StarTable
 from totes.warehouse.errors import BatchInputError
 from totes.warehouse.loader import RUN_ID_COLUMN
 from totes.zones import ZoneStore
@@ -154,12 +155,12 @@ def read_table(spark: SparkSession, zone: ZoneStore, table_files: TableFiles) ->
         rows_df = spark.read.schema(table.spark_schema).parquet(*uris).select(*table.column_names)
         if table.is_fact:
             # Fact files sit under <fact>/run_id=<transform run>/...: the loader keeps the later copy of a version.
-            rows_df = rows_df.withColumn(RUN_ID_COLUMN, F.regexp_extract(F.input_file_name(), r"run_id=([^/]+)", 1))
+            rows_df = rows_df.withColumn(RUN_ID_COLUMN, run_id_of_input_file())
             arrow_schema = arrow_schema.append(pa.field(RUN_ID_COLUMN, pa.string()))
         elif table_files.changes_only and len(table_files.run_ids) > 1:
             # A row touched by several runs: the last run's values are the current ones.
             latest = Window.partitionBy(*table.natural_key).orderBy(
-                F.regexp_extract(F.input_file_name(), r"run_id=([^/]+)", 1).desc())
+                run_id_of_input_file().desc())
             rows_df = (rows_df.withColumn("_latest", F.row_number().over(latest)).where(F.col("_latest") == 1)
                        .select(*table.column_names))
         # Arrow batches straight from the JVM: no Python object per row (Spark 4 names this toArrow()).
