@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from totes.bookmarks import JobBookmark
-from totes.ingest.run import IngestionRun, expected_spark_schema
+from totes.ingest.run import IngestionRun, SourceReader, expected_spark_schema
 from totes.source.simulator import simulate
 from totes.source.database import connect
 from totes.tables import SOURCE_TABLES
@@ -60,6 +60,35 @@ def test_delta_run_reads_only_rows_inserted_or_updated_since_the_commit(seeded_i
     # The payments marked paid keep their unpaid version from the first run as history.
     assert len(seeded_ingestion.ingested_versions("payment")) == len(seeded_ingestion.source_versions("payment")) + 9
     assert changes["updated"]["payment"] == 9
+
+
+def test_delta_reads_through_spark_only_the_tables_with_rows_in_their_window(seeded_ingestion, monkeypatch):
+    first = seeded_ingestion.run()
+    read_through_spark = []
+    spark_query = SourceReader.query
+
+    def recording_query(self, sql, dbtable, *args, **kwargs):
+        read_through_spark.append(dbtable)
+        return spark_query(self, sql, dbtable, *args, **kwargs)
+
+    monkeypatch.setattr(SourceReader, "query", recording_query)
+    with connect(seeded_ingestion.owner) as conn:
+        simulate(conn, seed=12, new_sales_orders=2, new_purchase_orders=1, payments_to_mark_paid=3)
+
+    delta = seeded_ingestion.run()
+
+    assert sorted(read_through_spark) == ["payment", "purchase_order", "sales_order", "transaction"]
+    # A table skipped still moves on: its window is recorded and its bookmark advances like the others'.
+    bookmark = JobBookmark(seeded_ingestion.zone, "totesys-ingest", "job-bookmark-enable")
+    manifest = seeded_ingestion.manifests()[-1]
+    for result in delta.tables:
+        assert result.window.from_exclusive is not None, result.table
+        assert manifest.tables[result.table].window == result.window.to_dict(), result.table
+        assert bookmark.state(f"source_{result.table}")["to_inclusive"] == result.window.to_dict()["to_inclusive"]
+    assert {r.table: r.rows for r in delta.tables if r.rows} == {
+        "sales_order": 2, "purchase_order": 1, "transaction": 3, "payment": 3 + 3}
+    assert first.total_rows > 0
+    seeded_ingestion.assert_every_version_ingested_once()
 
 
 def test_run_with_no_changes_writes_no_data_files(seeded_ingestion):

@@ -88,7 +88,11 @@ def test_concurrent_writers_lose_no_row_version_and_duplicate_none(seeded_ingest
     for thread in threads:
         thread.start()
     try:
-        runs_during_writes = [harness.run("job-bookmark-enable", *tables) for _ in range(5)]
+        # At least 5 runs and 3 s of writing: a run that finds nothing new skips its reads and takes
+        # milliseconds, so a fixed number of runs could all end before the first writer commits.
+        runs_during_writes, started = [], time.monotonic()
+        while len(runs_during_writes) < 5 or time.monotonic() - started < 3:
+            runs_during_writes.append(harness.run("job-bookmark-enable", *tables))
     finally:
         stop.set()
         for thread in threads:

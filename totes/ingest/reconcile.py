@@ -51,6 +51,7 @@ from totes.logs import log_event
 from totes.manifests import RunManifest, TableOutput, list_manifests, write_manifest
 from totes.parquet_io import write_parquet
 from totes.settings import INGEST_CONCURRENT_TABLES
+from totes.spark_frames import empty_frame
 from totes.tables import Column, SourceTable
 from totes.zones import ZoneStore
 
@@ -382,7 +383,7 @@ class ReconciliationRun:
             if output.details.get("deletion_files"):
                 parts.append(self._tombstones_in(output.details["deletion_files"], manifest.run_id))
         if not parts:
-            return self.spark.createDataFrame([], STATE_SCHEMA)
+            return empty_frame(self.spark, STATE_SCHEMA)
         state_df = parts[0]
         for part in parts[1:]:
             state_df = state_df.unionByName(part)

@@ -101,13 +101,29 @@ def _literal(value: dt.datetime) -> str:
     return f"TIMESTAMP '{format_timestamp(value)}'"
 
 
-def window_query(table: SourceTable, window: ReadWindow) -> str:
-    """The SELECT pushed to the source for one table and window; uses the table's last_updated index."""
-    columns = ", ".join(column.select_expression for column in table.columns)
+def _window_condition(window: ReadWindow) -> str:
     conditions = [f"last_updated <= {_literal(window.to_inclusive)}"]
     if window.from_exclusive is not None:
         conditions.insert(0, f"last_updated > {_literal(window.from_exclusive)}")
-    return f"SELECT {columns} FROM {table.quoted_name} WHERE {' AND '.join(conditions)}"
+    return " AND ".join(conditions)
+
+
+def window_query(table: SourceTable, window: ReadWindow) -> str:
+    """The SELECT pushed to the source for one table and window; uses the table's last_updated index."""
+    columns = ", ".join(column.select_expression for column in table.columns)
+    return f"SELECT {columns} FROM {table.quoted_name} WHERE {_window_condition(window)}"
+
+
+def windows_with_rows_query(windows: dict[SourceTable, ReadWindow]) -> str:
+    """One query naming the tables whose window holds at least one row (``table_name`` per row).
+
+    Each EXISTS stops at the first row the last_updated index finds, so it costs the same for a window of
+    one row or of millions.
+    """
+    return "\nUNION ALL\n".join(
+        f"SELECT '{table.name}' AS table_name WHERE EXISTS "
+        f"(SELECT 1 FROM {table.quoted_name} WHERE {_window_condition(window)})"
+        for table, window in windows.items())
 
 
 # Truncated to the millisecond, never rounded: a cast to timestamp(3) rounds, so a transaction that started at

@@ -11,8 +11,8 @@ import datetime as dt
 import pycountry
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
+from totes.spark_frames import string_rows_frame
 from totes.star import (
     DIM_COUNTERPARTY,
     DIM_CURRENCY,
@@ -71,15 +71,12 @@ def dim_counterparty(counterparty_df: DataFrame, address_df: DataFrame) -> DataF
     return _declared(DIM_COUNTERPARTY, counterparty_df.join(legal_address_df, on="legal_address_id", how="left"))
 
 
-ISO_4217_SCHEMA = T.StructType([
-    T.StructField("currency_code", T.StringType(), False),
-    T.StructField("currency_name", T.StringType(), False),
-])
+ISO_4217_COLUMNS = ("currency_code", "currency_name")
 
 
 def iso_4217_currencies(spark: SparkSession) -> DataFrame:
     """ISO 4217 codes and names from pycountry (which tracks the ISO data), e.g. GBP → Pound Sterling."""
-    return spark.createDataFrame([(c.alpha_3, c.name) for c in pycountry.currencies], ISO_4217_SCHEMA)
+    return string_rows_frame(spark, [(c.alpha_3, c.name) for c in pycountry.currencies], ISO_4217_COLUMNS)
 
 
 def with_currency_names(iso_currencies_df: DataFrame):

@@ -35,6 +35,7 @@ from totes.ingest.run import expected_spark_schema
 from totes.logs import log_event
 from totes.manifests import RunManifest, TableOutput, list_manifests, write_manifest
 from totes.parquet_io import run_id_of_input_file, write_parquet
+from totes.spark_frames import empty_frame
 from totes.spark_errors import file_failure, is_java_error, names_a_file
 from totes.star import AUDIT_TABLES, DIMENSIONS, FACTS, SOURCE_DELETION, star_table
 from totes.tables import source_table
@@ -47,7 +48,7 @@ from totes.transform.contracts import (
     one_row_per_version,
     require_resolved,
 )
-from totes.transform.facts import FACT_BUILDERS, FACT_PARTITIONS_BY_ROW, date_range
+from totes.transform.facts import FACT_BUILDERS, FACT_PARTITIONS_BY_ROW, written_date_range
 from totes.transform.quality import (
     FACT_PARENTS,
     FACT_SOURCE_TABLES,
@@ -185,7 +186,7 @@ class TransformRun:
         files = [key for key in self.zone.list_keys(prefix) if key.endswith(".parquet")]
         schema = expected_spark_schema(source_table(table_name))
         if not files:
-            return self.spark.createDataFrame([], schema)
+            return empty_frame(self.spark, schema)
         return self.spark.read.schema(schema).parquet(*(self.zone.uri_of(key) for key in files))
 
     # -- the run ---------------------------------------------------------------------------------------------
@@ -311,7 +312,7 @@ class TransformRun:
             fact_df = passed_df.withColumn("run_id", F.lit(self.run_id)).repartition(*FACT_PARTITIONS_BY_ROW)
             written = write_parquet(self.spark, fact_df, self.zone, f"{fact.name}/run_id={self.run_id}",
                                     partition_by=FACT_PARTITIONS_BY_ROW)
-            dates = date_range(passed_df, fact).collect()[0]
+            first_date, last_date = written_date_range([self.zone.uri_of(key) for key in written.files], fact)
             quarantine_df = judged_df.transform(filter_quarantined).transform(
                 unstage(table, keep=(QUARANTINE_RULE, QUARANTINE_REASON)))
             quarantined = write_parquet(self.spark, quarantine_df.coalesce(1), self.zone,
@@ -334,8 +335,8 @@ class TransformRun:
                   seconds=seconds)
         details = {"status": "written" if written.rows else "unchanged", "quarantined": quarantined.rows,
                    "released": released, "quarantine_rules": rules, "quarantine_files": quarantined.files,
-                   "first_date": dates.first_date and dates.first_date.isoformat(),
-                   "last_date": dates.last_date and dates.last_date.isoformat(), "seconds": seconds,
+                   "first_date": first_date and first_date.isoformat(),
+                   "last_date": last_date and last_date.isoformat(), "seconds": seconds,
                    "corrects_versions": self._corrects_versions.get(fact_source, False)}
         return {fact.name: TableOutput(fact.name, written.rows, written.files, details=details)}
 
