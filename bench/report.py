@@ -403,9 +403,9 @@ def markdown(report: dict, head: dict, bill: dict) -> str:
         lines += ["", "The same process then committed another change of the same size and ran the workflow again "
                   "with a new SparkSession, as the second run of `make schedule` does: the JVM is the one the first "
                   "run warmed up (classes loaded, hot code compiled). The difference between the two runs is the "
-                  "JVM's warm-up, which a fresh process pays on every run, and so does every Glue job run. "
+                  "JVM's start and warm-up, which a fresh process pays on every run, and so does every Glue job run. "
                   "\"Bare, warm\" is a SparkSession started and stopped in that warm JVM.", "",
-                  "| scale | rows changed | warm workflow run | ingest | transform | load | JVM warm-up in the first run "
+                  "| scale | rows changed | warm workflow run | ingest | transform | load | first run − warm run "
                   "| × bare (fresh) | bare, warm | × bare, warm |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for key in warm_keys:
