@@ -15,6 +15,7 @@ from tests.transform.conftest import base_rows, ts
 from totes.bookmarks import JobBookmark
 from totes.star import DIMENSIONS, FACTS, STAR_TABLES
 from totes.transform.contracts import InputReadError, InputSchemaError, MandatoryDimensionEmptyError
+from totes.transform import run as transform_run
 from totes.transform.run import TransformRun
 
 
@@ -131,6 +132,44 @@ def test_a_changed_parent_updates_the_dimension_of_unchanged_children(transform)
     assert (staff[2].department_name, staff[2].location) == ("Procurement", "Leeds")
     assert staff[1].department_name == "Sales"
     assert transform.table("dim_staff").count() == 2
+
+
+def test_big_lookup_state_takes_small_changes_as_layers_and_folds_them_without_losing_the_latest(transform,
+                                                                                                 monkeypatch):
+    # Thresholds for a 3-row table (the real ones: 100,000 rows, layers up to a tenth of them, 8 layers).
+    monkeypatch.setattr(transform_run, "LAYERED_STATE_MIN_ROWS", 1)
+    monkeypatch.setattr(transform_run, "MAX_LAYERED_SHARE", 10)
+    monkeypatch.setattr(transform_run, "MAX_STATE_LAYERS", 2)
+
+    def current_transaction_state():
+        return transform.manifests()[-1].state["current"]["transaction"]
+
+    def dim_transaction():
+        return {(row.transaction_id, row.purchase_order_id) for row in transform.table("dim_transaction").collect()}
+
+    transform.ingest(base_rows())
+    transform.run()
+    base = current_transaction_state()
+    # A newer version of transaction 3 and a new transaction 4: a layer, the base stays.
+    transform.ingest({"transaction": [(3, "PURCHASE", None, 10, ts(), ts(10)), (4, "PURCHASE", None, 1, ts(), ts(10))]})
+    transform.run()
+    assert current_transaction_state()["run_id"] == base["run_id"]
+    assert [layer["rows"] for layer in current_transaction_state()["layers"]] == [2]
+    assert dim_transaction() == {(1, None), (2, None), (3, 10), (4, 1)}
+    # A late copy of an older version of transaction 3 (ingested after the newer one) must not win; a payment of
+    # transaction 4, which only a layer holds, finds its parent.
+    transform.ingest({"transaction": [(3, "PURCHASE", None, 5, ts(), ts(5))],
+                      "payment": [(4, ts(), ts(30), 4, 2, Decimal("10.00"), 3, 3, False, "2024-11-09", 1, 2)]})
+    result = transform.run()
+    assert len(current_transaction_state()["layers"]) == 2
+    assert dim_transaction() == {(1, None), (2, None), (3, 10), (4, 1)}
+    assert result.tables["fact_payment"].rows == 1 and result.quarantined == 0
+    # A third change is one layer too many: folded into a new base holding everything.
+    transform.ingest({"transaction": [(2, "SALE", 2, 7, ts(), ts(20))]})
+    transform.run()
+    folded = current_transaction_state()
+    assert folded["run_id"] != base["run_id"] and folded.get("layers", []) == [] and folded["rows"] == 4
+    assert dim_transaction() == {(1, None), (2, 7), (3, 10), (4, 1)}
 
 
 def test_a_row_with_a_missing_parent_is_quarantined_then_released_when_the_parent_arrives(transform):

@@ -7,7 +7,8 @@ Layout of the processed zone (README, "The processed zone"):
     <zone>/quarantine/<source table>/run_id=<run>/part-*.parquet   rows held back, with rule and reason
     <zone>/_manifests/totesys-transform/<run id>.json    the commit record of a run (what the load job reads)
     <zone>/_changes/<dim>/run_id=<run>/part-*.parquet   the rows of a snapshot the run's batch touched (for the load)
-    <zone>/_state/current/<source table>/run_id=<run>/   the current state of each lookup table (internal)
+    <zone>/_state/current/<source table>/run_id=<run>/   the current state of each lookup table (internal): a
+                                                         base snapshot, for big tables plus small layers
     <zone>/_state/bookmarks/totesys-transform.json       the job bookmark
 
 Every output of a run lives under folders named by its run id, so nothing a failed or killed run wrote is ever
@@ -46,6 +47,7 @@ from totes.transform.contracts import (
     check_input_schema,
     latest_versions,
     one_row_per_version,
+    overlay_layers,
     require_resolved,
 )
 from totes.transform.facts import FACT_BUILDERS, FACT_PARTITIONS_BY_ROW, written_date_range
@@ -75,12 +77,22 @@ LOOKUP_TABLES = ("address", "counterparty", "currency", "department", "design", 
 MANDATORY_TABLES = ("address", "counterparty", "currency", "design", "payment_type", "staff", "department")
 
 
+# The current state of a big lookup table is a base snapshot plus layers: a run that touches a few keys of the
+# 1.7 million transactions (scale 100) writes the current rows of those keys only (a layer), where rewriting the
+# base took 3.7 s of a 9 s small-delta transformation (measured in a warm JVM). Layers are folded into a new
+# base once there are MAX_STATE_LAYERS of them or they would hold more than a tenth of the base's rows.
+LAYERED_STATE_MIN_ROWS = 100_000
+MAX_STATE_LAYERS = 8
+MAX_LAYERED_SHARE = 0.1
+
+
 @dataclass
 class TransformState:
     """What the job's bookmark holds: how far the input was processed, and where the current snapshots are."""
 
     last_input_run_id: str | None = None
-    current: dict[str, dict] = field(default_factory=dict)  # lookup table -> {"run_id", "rows"}
+    # lookup table -> {"run_id", "rows"} of its base snapshot, and "layers": [{"run_id", "rows"}] written since
+    current: dict[str, dict] = field(default_factory=dict)
     pending: dict[str, dict] = field(default_factory=dict)  # fact source table -> {"run_id", "rows"} of quarantine
     dimensions: dict[str, dict] = field(default_factory=dict)  # dim -> {"run_id", "rows", "files"}
     date_range: list[str] | None = None  # [first, last] ISO dates dim_date covers
@@ -142,6 +154,7 @@ class TransformRun:
         self.ingest_job_name = ingest_job_name
         self.glue_job_run_id = glue_job_run_id
         self._batch_runs: dict[str, int] = {}  # source table -> how many input runs hold rows of it
+        self._batch_rows: dict[str, int] = {}  # source table -> rows of it in the input runs (from the manifests)
         self._corrects_versions: dict[str, bool] = {}  # fact source table -> a reconciliation re-ingested rows
 
     # -- state -----------------------------------------------------------------------------------------------
@@ -164,6 +177,7 @@ class TransformRun:
         if not runs_with_rows:
             return None
         self._batch_runs[table_name] = len(runs_with_rows)
+        self._batch_rows[table_name] = sum(manifest.tables[table_name].rows for manifest in runs_with_rows)
         files = [key for manifest in runs_with_rows for key in manifest.tables[table_name].files]
         table = source_table(table_name)
         check_input_schema(table, files, self.ingestion_zone.uri_of)
@@ -250,14 +264,41 @@ class TransformRun:
 
     def _current_snapshot(self, state: TransformState, name: str) -> DataFrame:
         """The current state of a lookup table; empty when none of its rows was ever ingested."""
-        run_id = state.current.get(name, {}).get("run_id", "never")
-        return self._read_snapshot(current_prefix(name, run_id), name)
+        entry = state.current.get(name, {})
+        base_df = self._read_snapshot(current_prefix(name, entry.get("run_id", "never")), name)
+        layers = entry.get("layers", [])
+        if not layers:
+            return base_df
+        layer_dfs = [self._read_snapshot(current_prefix(name, layer["run_id"]), name) for layer in layers]
+        return base_df.transform(overlay_layers(source_table(name), layer_dfs))
+
+    def _layer_fits(self, state: TransformState, name: str) -> bool:
+        """Whether this run's rows of a table go into a layer rather than a new base snapshot."""
+        entry = state.current.get(name)
+        if entry is None or entry["rows"] < LAYERED_STATE_MIN_ROWS:
+            return False
+        layers = entry.get("layers", [])
+        layered_rows = sum(layer["rows"] for layer in layers) + self._batch_rows[name]
+        return len(layers) < MAX_STATE_LAYERS and layered_rows <= entry["rows"] * MAX_LAYERED_SHARE
 
     def _update_current_state(self, state: TransformState, batches: dict[str, DataFrame | None]) -> set[str]:
-        """New current-state snapshots of the lookup tables this batch touched; returns their names."""
-        def update(name: str) -> int:
+        """New current state of the lookup tables this batch touched (a base or a layer); returns their names."""
+        def update(name: str) -> dict:
             table = source_table(name)
-            current_df = batches[name]
+            batch_df = batches[name]
+            if self._layer_fits(state, name):
+                # The layer holds the new current row of every key the batch touched, decided against the whole
+                # current state (a batch row older than the current one loses), so a reader takes a layer's row
+                # as is. The touched keys are few: the base is only scanned, never shuffled or rewritten.
+                touched_df = F.broadcast(batch_df.select(table.primary_key).distinct())
+                previous_df = self._current_snapshot(state, name).join(touched_df, on=table.primary_key,
+                                                                      how="left_semi")
+                layer_df = (previous_df.withColumn(NEWER, F.lit(0)).unionByName(batch_df.withColumn(NEWER, F.lit(1)))
+                            .transform(latest_versions(table, newer_first=NEWER)))
+                rows = write_parquet(self.spark, layer_df.coalesce(1), self.zone, current_prefix(name, self.run_id)).rows
+                entry = state.current[name]
+                return {**entry, "layers": [*entry.get("layers", []), {"run_id": self.run_id, "rows": rows}]}
+            current_df = batch_df
             if name in state.current:
                 current_df = (self._current_snapshot(state, name).withColumn(NEWER, F.lit(0))
                               .unionByName(current_df.withColumn(NEWER, F.lit(1))))
@@ -265,11 +306,12 @@ class TransformRun:
             if name in state.current or self._batch_runs[name] > 1:
                 current_df = current_df.transform(
                     latest_versions(table, newer_first=NEWER if name in state.current else None))
-            return write_parquet(self.spark, current_df.coalesce(1), self.zone, current_prefix(name, self.run_id)).rows
+            rows = write_parquet(self.spark, current_df.coalesce(1), self.zone, current_prefix(name, self.run_id)).rows
+            return {"run_id": self.run_id, "rows": rows}
 
         changed = [name for name in LOOKUP_TABLES if batches[name] is not None]
-        for name, rows in zip(changed, in_parallel(update, changed)):
-            state.current[name] = {"run_id": self.run_id, "rows": rows}
+        for name, entry in zip(changed, in_parallel(update, changed)):
+            state.current[name] = entry
         return set(changed)
 
     def _check_mandatory(self, state: TransformState) -> None:
