@@ -179,7 +179,7 @@ dashboard: venv $(if $(TOTES_LOCAL_SECRETS_DIR),db-up) ## Serve the dashboard on
 # Benchmarks (issue 9), not part of `make test`: throwaway databases and bench/results/tmp/, never the `make run` ones.
 BENCH_MODE ?= full
 BENCH_WAIT_LOAD ?= 1.5
-# Extra arguments of python -m bench.run, e.g. BENCH_ARGS="--no-before-fixes --scales 1,105"
+# Extra arguments of python -m bench.run, e.g. BENCH_ARGS="--scales 1,105"
 BENCH_ARGS ?=
 
 # The benchmark-only packages, in the same virtualenv; the runtime pins of requirements.txt stay as they are.

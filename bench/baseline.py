@@ -4,6 +4,10 @@ A copy of the code the jobs run (``totes/``, ``glue_jobs/``, ``local_glue/``, ``
 ``bench/results/tmp/baseline/``, with the files the fixes changed taken from the last commit that does not
 have them (``git show``, which reads the repository and changes nothing). Every other file is the working
 tree's, so "before" and "after" differ by exactly those files.
+
+Opt-in (``python -m bench.run --before-fixes``): the old files must still run beside today's others and read
+the state today's code leaves. ``BEFORE_FIXES_REF`` below predates the reconciliation and the layered current
+state and no longer does; point it and ``FIXED_FILES`` at the fixes being measured before using the pass.
 """
 
 from __future__ import annotations

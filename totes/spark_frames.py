@@ -20,7 +20,10 @@ def empty_frame(spark: SparkSession, schema: T.StructType) -> DataFrame:
 
 
 def _sql_string(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    # Spark substitutes ${...} in SQL text before parsing (spark.sql.variable.substitute): a "$" written as the
+    # literal's unicode escape never starts a variable and reads back as "$".
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'").replace("$", "\\u0024")
+    return "'" + escaped + "'"
 
 
 def string_rows_frame(spark: SparkSession, rows: Iterable[Sequence[str]], column_names: Sequence[str]) -> DataFrame:

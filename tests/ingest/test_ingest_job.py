@@ -91,6 +91,26 @@ def test_delta_reads_through_spark_only_the_tables_with_rows_in_their_window(see
     seeded_ingestion.assert_every_version_ingested_once()
 
 
+def test_delta_reads_every_table_while_a_transaction_too_old_to_wait_for_is_open(seeded_ingestion, monkeypatch):
+    seeded_ingestion.run()
+    read_through_spark = []
+    spark_query = SourceReader.query
+
+    def recording_query(self, sql, dbtable, *args, **kwargs):
+        read_through_spark.append(dbtable)
+        return spark_query(self, sql, dbtable, *args, **kwargs)
+
+    monkeypatch.setattr(SourceReader, "query", recording_query)
+    with connect(seeded_ingestion.owner) as open_transaction:
+        open_transaction.execute("SELECT 1 FROM currency LIMIT 1")  # the transaction has started
+
+        # Its rows may commit with stamps under the bound at any moment: no window is skipped on its account.
+        delta = seeded_ingestion.run("job-bookmark-enable", "--max-transaction-wait-seconds", "0")
+
+    assert sorted(read_through_spark) == sorted(table.name for table in SOURCE_TABLES)
+    assert delta.upper_bound_note is not None
+
+
 def test_run_with_no_changes_writes_no_data_files(seeded_ingestion):
     seeded_ingestion.run()
     files_before = seeded_ingestion.data_files()

@@ -153,10 +153,13 @@ def test_date_range_of_payments_counts_the_payment_date(spark, tmp_path):
     assert bounds == (dt.date(2024, 11, 4), dt.date(2024, 12, 31))
 
 
-def test_date_range_of_no_rows_is_none(spark, tmp_path):
-    fact_df = frame(spark, [], FACT_PURCHASE_ORDER.spark_schema).selectExpr("*", "1 AS created_year",
-                                                                             "1 AS created_month")
+def test_date_range_of_a_file_whose_dates_are_all_null_is_none(spark, tmp_path):
+    fact_df = frame(spark, [(1, None, None, None, None, 2024, 11)],
+                    "purchase_order_id int, created_date date, last_updated_date date, agreed_delivery_date date, "
+                    "agreed_payment_date date, created_year int, created_month int")
+    files = _written(fact_df, tmp_path)
 
-    bounds = written_date_range(_written(fact_df, tmp_path), FACT_PURCHASE_ORDER)
+    bounds = written_date_range(files, FACT_PURCHASE_ORDER)
 
+    assert len(files) == 1
     assert bounds == (None, None)
