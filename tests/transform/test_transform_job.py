@@ -172,6 +172,21 @@ def test_big_lookup_state_takes_small_changes_as_layers_and_folds_them_without_l
     assert dim_transaction() == {(1, None), (2, 7), (3, 10), (4, 1)}
 
 
+def test_a_corrected_copy_of_the_same_version_wins_through_a_layer(transform, monkeypatch):
+    # A reconciliation re-ingests a row edited without a new last_updated: same version, other content.
+    monkeypatch.setattr(transform_run, "LAYERED_STATE_MIN_ROWS", 1)
+    monkeypatch.setattr(transform_run, "MAX_LAYERED_SHARE", 10)
+    transform.ingest(base_rows())
+    transform.run()
+
+    transform.ingest({"transaction": [(3, "PURCHASE", None, 99, ts(), ts())]})
+    transform.run()
+
+    assert len(transform.manifests()[-1].state["current"]["transaction"]["layers"]) == 1
+    dim = {(row.transaction_id, row.purchase_order_id) for row in transform.table("dim_transaction").collect()}
+    assert dim == {(1, None), (2, None), (3, 99)}
+
+
 def test_a_row_with_a_missing_parent_is_quarantined_then_released_when_the_parent_arrives(transform):
     transform.ingest(base_rows())
     transform.run()
