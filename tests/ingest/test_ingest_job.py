@@ -62,8 +62,8 @@ def test_delta_run_reads_only_rows_inserted_or_updated_since_the_commit(seeded_i
     assert changes["updated"]["payment"] == 9
 
 
-def test_delta_reads_through_spark_only_the_tables_with_rows_in_their_window(seeded_ingestion, monkeypatch):
-    first = seeded_ingestion.run()
+def tables_read_through_spark(monkeypatch) -> list[str]:
+    """The tables the ingestion reads through Spark JDBC from now on, in the order it starts the reads."""
     read_through_spark = []
     spark_query = SourceReader.query
 
@@ -72,6 +72,12 @@ def test_delta_reads_through_spark_only_the_tables_with_rows_in_their_window(see
         return spark_query(self, sql, dbtable, *args, **kwargs)
 
     monkeypatch.setattr(SourceReader, "query", recording_query)
+    return read_through_spark
+
+
+def test_delta_reads_through_spark_only_the_tables_with_rows_in_their_window(seeded_ingestion, monkeypatch):
+    first = seeded_ingestion.run()
+    read_through_spark = tables_read_through_spark(monkeypatch)
     with connect(seeded_ingestion.owner) as conn:
         simulate(conn, seed=12, new_sales_orders=2, new_purchase_orders=1, payments_to_mark_paid=3)
 
@@ -93,14 +99,7 @@ def test_delta_reads_through_spark_only_the_tables_with_rows_in_their_window(see
 
 def test_delta_reads_every_table_while_a_transaction_too_old_to_wait_for_is_open(seeded_ingestion, monkeypatch):
     seeded_ingestion.run()
-    read_through_spark = []
-    spark_query = SourceReader.query
-
-    def recording_query(self, sql, dbtable, *args, **kwargs):
-        read_through_spark.append(dbtable)
-        return spark_query(self, sql, dbtable, *args, **kwargs)
-
-    monkeypatch.setattr(SourceReader, "query", recording_query)
+    read_through_spark = tables_read_through_spark(monkeypatch)
     with connect(seeded_ingestion.owner) as open_transaction:
         open_transaction.execute("SELECT 1 FROM currency LIMIT 1")  # the transaction has started
 
