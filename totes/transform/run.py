@@ -286,27 +286,26 @@ class TransformRun:
         def update(name: str) -> dict:
             table = source_table(name)
             batch_df = batches[name]
-            if self._layer_fits(state, name):
-                # The layer holds the new current row of every key the batch touched, decided against the whole
-                # current state (a batch row older than the current one loses), so a reader takes a layer's row
-                # as is. The touched keys are few: the base is only scanned, never shuffled or rewritten.
-                touched_df = F.broadcast(batch_df.select(table.primary_key).distinct())
-                previous_df = self._current_snapshot(state, name).join(touched_df, on=table.primary_key,
-                                                                      how="left_semi")
-                layer_df = (previous_df.withColumn(NEWER, F.lit(0)).unionByName(batch_df.withColumn(NEWER, F.lit(1)))
-                            .transform(latest_versions(table, newer_first=NEWER)))
-                rows = write_parquet(self.spark, layer_df.coalesce(1), self.zone, current_prefix(name, self.run_id)).rows
+            layer = self._layer_fits(state, name)
+            if name in state.current:
+                previous_df = self._current_snapshot(state, name)
+                if layer:
+                    # A layer holds the new current row of every key the batch touched, decided against the whole
+                    # current state (a batch row older than the current one loses), so a reader takes a layer's
+                    # row as is. The touched keys are few: the base is only scanned, never shuffled or rewritten.
+                    touched_df = F.broadcast(batch_df.select(table.primary_key).distinct())
+                    previous_df = previous_df.join(touched_df, on=table.primary_key, how="left_semi")
+                current_df = (previous_df.withColumn(NEWER, F.lit(0)).unionByName(batch_df.withColumn(NEWER, F.lit(1)))
+                              .transform(latest_versions(table, newer_first=NEWER)))
+            elif self._batch_runs[name] > 1:
+                current_df = batch_df.transform(latest_versions(table))
+            else:
+                # A single ingestion run holds one version per key: then there is nothing older to drop.
+                current_df = batch_df
+            rows = write_parquet(self.spark, current_df.coalesce(1), self.zone, current_prefix(name, self.run_id)).rows
+            if layer:
                 entry = state.current[name]
                 return {**entry, "layers": [*entry.get("layers", []), {"run_id": self.run_id, "rows": rows}]}
-            current_df = batch_df
-            if name in state.current:
-                current_df = (self._current_snapshot(state, name).withColumn(NEWER, F.lit(0))
-                              .unionByName(current_df.withColumn(NEWER, F.lit(1))))
-            # A single ingestion run holds one version per key: then there is nothing older to drop.
-            if name in state.current or self._batch_runs[name] > 1:
-                current_df = current_df.transform(
-                    latest_versions(table, newer_first=NEWER if name in state.current else None))
-            rows = write_parquet(self.spark, current_df.coalesce(1), self.zone, current_prefix(name, self.run_id)).rows
             return {"run_id": self.run_id, "rows": rows}
 
         changed = [name for name in LOOKUP_TABLES if batches[name] is not None]
