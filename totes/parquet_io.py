@@ -6,9 +6,11 @@ more than the work itself. ``pyarrow.fs`` opens ``file://`` and ``s3://`` URIs a
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pa_fs
 import pyarrow.parquet as pq
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -56,6 +58,47 @@ def column_bounds(uris: list[str], columns: tuple[str, ...]) -> tuple[object | N
                     lows.append(statistics.min)
                     highs.append(statistics.max)
     return (min(lows), max(highs)) if lows else (None, None)
+
+
+def _naive_utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+
+
+def rows_stamped_after(uris: list[str], columns: tuple[str, ...], stamp_column: str, after: dt.datetime,
+                       limit: int) -> list[tuple] | None:
+    """The ``columns`` of the rows whose ``stamp_column`` is later than ``after`` (naive UTC), or None when there
+    are more than ``limit`` of them.
+
+    Read on the driver, no Spark job. A row group whose footer statistics say it ends at or before ``after`` is
+    not read at all, and the reading stops as soon as the limit is passed, so the memory used is one row group
+    of ``columns`` at most, whatever the size of the files.
+    """
+    found: list[tuple] = []
+    for uri in uris:
+        filesystem, path = _open(uri)
+        parquet = pq.ParquetFile(path, filesystem=filesystem)
+        stamp_index = parquet.schema_arrow.get_field_index(stamp_column)
+        for group in range(parquet.metadata.num_row_groups):
+            statistics = parquet.metadata.row_group(group).column(stamp_index).statistics
+            if statistics is not None and statistics.has_min_max and _naive_utc(statistics.max) <= after:
+                continue
+            rows = parquet.read_row_group(group, columns=list(dict.fromkeys([*columns, stamp_column])))
+            stamps = rows.column(stamp_column)
+            later = pc.greater(stamps, pa.scalar(after.replace(tzinfo=dt.timezone.utc)
+                                                 if getattr(stamps.type, "tz", None) else after, stamps.type))
+            rows = rows.filter(later)
+            found.extend(zip(*(_python_values(rows.column(name)) for name in columns)))
+            if len(found) > limit:
+                return None
+    return found
+
+
+def _python_values(column: pa.ChunkedArray) -> list:
+    """Timestamps as naive UTC datetimes (what the source's ``timestamp`` columns hold), the rest as they are."""
+    values = column.to_pylist()
+    if pa.types.is_timestamp(column.type):
+        return [value if value is None else _naive_utc(value) for value in values]
+    return values
 
 
 def arrow_type(spark_type: T.DataType) -> pa.DataType:

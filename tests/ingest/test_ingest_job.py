@@ -97,6 +97,22 @@ def test_delta_reads_through_spark_only_the_tables_with_rows_in_their_window(see
     seeded_ingestion.assert_every_version_ingested_once()
 
 
+def test_a_window_holding_only_versions_already_ingested_is_not_read_again(seeded_ingestion, monkeypatch):
+    seeded_ingestion.run()
+    with connect(seeded_ingestion.owner) as conn:
+        simulate(conn, seed=12, new_sales_orders=2, new_purchase_orders=1, payments_to_mark_paid=3)
+    busy = seeded_ingestion.run()
+    read_through_spark = tables_read_through_spark(monkeypatch)
+
+    # The next window re-reads the busy run's last minutes (the overlap): all of it was ingested already.
+    quiet = seeded_ingestion.run()
+
+    assert busy.total_rows > 0
+    assert read_through_spark == []
+    assert quiet.total_rows == 0
+    seeded_ingestion.assert_every_version_ingested_once()
+
+
 def test_delta_reads_every_table_while_a_transaction_too_old_to_wait_for_is_open(seeded_ingestion, monkeypatch):
     seeded_ingestion.run()
     read_through_spark = tables_read_through_spark(monkeypatch)

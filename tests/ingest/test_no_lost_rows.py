@@ -38,7 +38,22 @@ def test_a_transaction_committing_after_a_run_with_an_earlier_timestamp_is_read_
     assert {key for key, _ in ingestion.ingested_versions("address")} == {late_id, prompt_id}
 
 
-def test_rows_sharing_one_last_updated_are_read_together_even_across_commits(ingestion):
+@pytest.fixture(params=["left out by the query", "dropped after the read"])
+def overlap_deduplication(request, monkeypatch):
+    """Both ways a delta drops the versions of its overlap already ingested: few are left out by the source
+    query, more than MAX_VERSIONS_EXCLUDED_IN_QUERY by an anti-join in Spark (forced here with a limit of 0)."""
+    from totes.ingest import run
+
+    anti_joins = []
+    if request.param == "dropped after the read":
+        monkeypatch.setattr(run, "MAX_VERSIONS_EXCLUDED_IN_QUERY", 0)
+    drop = run.IngestionRun._drop_already_ingested
+    monkeypatch.setattr(run.IngestionRun, "_drop_already_ingested",
+                        lambda self, *args: anti_joins.append(args[0].name) or drop(self, *args))
+    return request.param, anti_joins
+
+
+def test_rows_sharing_one_last_updated_are_read_together_even_across_commits(ingestion, overlap_deduplication):
     with connect(ingestion.owner) as conn:
         stamp = conn.execute("SELECT now()::timestamp(3)").fetchone()[0]
         conn.execute(
@@ -56,6 +71,8 @@ def test_rows_sharing_one_last_updated_are_read_together_even_across_commits(ing
 
     assert ingestion.ingested_versions("address") == ingestion.source_versions("address")
     assert len(ingestion.source_versions("address")) == 37
+    way, anti_joins = overlap_deduplication
+    assert anti_joins == ([] if way == "left out by the query" else ["address"])
 
 
 def _writer(owner, writer_index: int, writers: int, stop: threading.Event, errors: list) -> None:

@@ -67,3 +67,11 @@ def test_full_window_query_has_only_an_upper_bound():
     query = window_query(PAYMENT, ReadWindow(None, NOW))
     assert "last_updated >" not in query
     assert query.count("last_updated <=") == 1
+
+
+def test_window_query_leaves_out_the_versions_already_ingested_by_key_and_stamp():
+    stamp = NOW - dt.timedelta(seconds=30)
+    query = window_query(PAYMENT, ReadWindow(NOW - dt.timedelta(minutes=5), NOW), excluded=[(7, stamp), (9, NOW)])
+    assert ("(\"payment_id\", last_updated) NOT IN (VALUES (7, TIMESTAMP '2024-11-15 14:39:40.188'), "
+            "(9, TIMESTAMP '2024-11-15 14:40:10.188'))") in query
+    assert "NOT IN" not in window_query(PAYMENT, ReadWindow(NOW - dt.timedelta(minutes=5), NOW), excluded=[])

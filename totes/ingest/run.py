@@ -38,13 +38,14 @@ from totes.ingest.window import (
     format_timestamp,
     next_window,
     parse_timestamp,
+    Version,
     upper_bound,
     window_query,
     windows_with_rows_query,
 )
 from totes.logs import log_event
 from totes.manifests import RunManifest, TableOutput, list_manifests, write_manifest
-from totes.parquet_io import write_parquet
+from totes.parquet_io import rows_stamped_after, write_parquet
 from totes.secrets import DatabaseCredentials
 from totes.settings import INGEST_CONCURRENT_TABLES, JDBC_FETCH_SIZE
 from totes.spark_errors import is_java_error
@@ -71,6 +72,13 @@ def expected_spark_schema(table: SourceTable) -> T.StructType:
         [T.StructField(column.name, _SPARK_TYPES[column.pg_type], column.nullable) for column in table.columns]
     )
 
+
+# The versions of a delta's overlap that earlier runs already ingested are few on a 15-minute schedule (the rows
+# of the previous run's last minutes): up to this many are left out by the source query itself, so the read
+# returns new versions only, and the window probe asks the same question: a table whose window holds nothing new
+# is not read at all. More (an overlap reaching into the last minutes of a full ingestion of a busy source) are
+# dropped after the read, by an anti-join in Spark against the earlier runs' files.
+MAX_VERSIONS_EXCLUDED_IN_QUERY = 1000
 
 # The PostgreSQL driver asks for rows in the binary format only for statements prepared this many times;
 # -1 does it from the first execution, which every read here is: timestamps and numerics then arrive as
@@ -141,11 +149,13 @@ class SourceReader:
     def observed_columns(self, tables: list[SourceTable]) -> list[ObservedColumn]:
         return [ObservedColumn(**row) for row in self.catalog_rows(columns_query(tables))]
 
-    def windows_with_rows(self, windows: dict[SourceTable, ReadWindow]) -> set[str]:
-        """The names of the tables whose window holds any row, asked in one query over one connection."""
+    def windows_with_rows(self, windows: dict[SourceTable, ReadWindow],
+                          excluded: dict[SourceTable, list[Version]] | None = None) -> set[str]:
+        """The names of the tables whose window holds any row but their ``excluded`` versions, asked in one query
+        over one connection."""
         if not windows:
             return set()
-        return {row["table_name"] for row in self.catalog_rows(windows_with_rows_query(windows))}
+        return {row["table_name"] for row in self.catalog_rows(windows_with_rows_query(windows, excluded))}
 
 
 @dataclass
@@ -225,8 +235,11 @@ class IngestionRun:
         # Except with a transaction open longer than max_transaction_wait, whose stamps lie beyond the overlap:
         # then every table is read, as close to its commit as possible.
         delta_windows = {table: window for table, window in windows.items() if not window.is_full}
+        self._recent_outputs = {table.name: self._recent_outputs_of(table) for table in self.tables}
+        self._excluded = {table: excluded for table, window in delta_windows.items()
+                          if (excluded := self._ingested_versions_in_overlap(table, window)) is not None}
         self._windows_with_rows = ({table.name for table in delta_windows} if waited_too_long
-                                   else self.reader.windows_with_rows(delta_windows))
+                                   else self.reader.windows_with_rows(delta_windows, self._excluded))
         results = self._ingest_tables(windows, ingest_date)
         manifest = RunManifest(
             job_name=self.bookmark.job_name,
@@ -265,18 +278,19 @@ class IngestionRun:
     def _ingest_table(self, table: SourceTable, window: ReadWindow, ingest_date: str) -> TableResult:
         started = time.monotonic()
         ctx = transformation_ctx(table)
-        state = self.bookmark.state(ctx) or {}
-        recent_outputs = state.get("recent_outputs", []) + self._uncommitted_outputs.get(table.name, [])
+        recent_outputs = self._recent_outputs[table.name]
+        excluded = self._excluded.get(table)
         read = window.is_full or table.name in self._windows_with_rows
         rows, files = 0, []
         if read:
             # A full read is a whole table: one query per core instead of one stream on one core. A delta reads
             # few rows through the last_updated index and stays one query, one file.
             partitions = self.read_partitions if window.is_full else 1
-            source_df = self.reader.query(window_query(table, window), table.name, table.primary_key, partitions)
+            source_df = self.reader.query(window_query(table, window, excluded or ()), table.name,
+                                          table.primary_key, partitions)
             self._check_types(table, source_df)
             new_versions_df = source_df
-            if recent_outputs:
+            if recent_outputs and excluded is None:
                 new_versions_df = self._drop_already_ingested(table, source_df, window, recent_outputs).coalesce(1)
             prefix = f"{table.name}/ingest_date={ingest_date}/run_id={self.run_id}"
             # Counted from the parquet footers just written: no second read of the source.
@@ -318,15 +332,31 @@ class IngestionRun:
         if problems:
             raise SchemaDriftError("source types changed: " + "; ".join(problems))
 
-    def _drop_already_ingested(self, table: SourceTable, source_df: DataFrame, window: ReadWindow,
-                               recent_outputs: list[dict]) -> DataFrame:
-        """Drop versions (primary key, last_updated) of the overlap that earlier runs already wrote."""
-        overlapping_files = [
+    def _recent_outputs_of(self, table: SourceTable) -> list[dict]:
+        """The outputs of earlier runs that a window of this run may overlap: the bookmark's and those of runs
+        that committed only their manifest."""
+        state = self.bookmark.state(transformation_ctx(table)) or {}
+        return state.get("recent_outputs", []) + self._uncommitted_outputs.get(table.name, [])
+
+    def _overlapping_files(self, window: ReadWindow, recent_outputs: list[dict]) -> list[str]:
+        return [
             self.zone.uri_of(key)
             for output in recent_outputs
             if window.is_full or parse_timestamp(output["to_inclusive"]) > window.from_exclusive
             for key in output["files"]
         ]
+
+    def _ingested_versions_in_overlap(self, table: SourceTable, window: ReadWindow) -> list[Version] | None:
+        """The versions in a delta window that earlier runs already wrote, when there are few enough to leave out
+        in the query (MAX_VERSIONS_EXCLUDED_IN_QUERY); None when there are more."""
+        files = self._overlapping_files(window, self._recent_outputs[table.name])
+        return rows_stamped_after(files, (table.primary_key, "last_updated"), "last_updated",
+                                  window.from_exclusive, MAX_VERSIONS_EXCLUDED_IN_QUERY)
+
+    def _drop_already_ingested(self, table: SourceTable, source_df: DataFrame, window: ReadWindow,
+                               recent_outputs: list[dict]) -> DataFrame:
+        """Drop versions (primary key, last_updated) of the overlap that earlier runs already wrote."""
+        overlapping_files = self._overlapping_files(window, recent_outputs)
         if not overlapping_files:
             return source_df
         keys = [table.primary_key, "last_updated"]

@@ -11,7 +11,7 @@ exactly once, even though ``last_updated`` is shared by many rows and transactio
   catches writers whose clock runs behind the database's, or a transaction the bound could not see (a
   transaction held open longer than ``max_transaction_wait`` is not waited for, and is reported).
   Versions (primary key, last_updated) already ingested by earlier runs are dropped from the overlap, so the
-  overlap never duplicates anything.
+  overlap never duplicates anything: by the query itself when they are few (``excluded``), else after the read.
 - No previous state (first run, ``job-bookmark-disable`` or after a reset): a full read up to the upper bound.
 """
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Sequence
 
 from totes.tables import SourceTable
 
@@ -101,28 +102,40 @@ def _literal(value: dt.datetime) -> str:
     return f"TIMESTAMP '{format_timestamp(value)}'"
 
 
-def _window_condition(window: ReadWindow) -> str:
+# A version of a row: its primary key and its last_updated.
+Version = tuple[int, dt.datetime]
+
+
+def _window_condition(table: SourceTable, window: ReadWindow, excluded: Sequence[Version] = ()) -> str:
     conditions = [f"last_updated <= {_literal(window.to_inclusive)}"]
     if window.from_exclusive is not None:
         conditions.insert(0, f"last_updated > {_literal(window.from_exclusive)}")
+    if excluded:
+        # Keys are integers and stamps timestamps read back from the zone's own files, never user input.
+        versions = ", ".join(f"({int(key)}, {_literal(stamp)})" for key, stamp in excluded)
+        conditions.append(f'("{table.primary_key}", last_updated) NOT IN (VALUES {versions})')
     return " AND ".join(conditions)
 
 
-def window_query(table: SourceTable, window: ReadWindow) -> str:
-    """The SELECT pushed to the source for one table and window; uses the table's last_updated index."""
+def window_query(table: SourceTable, window: ReadWindow, excluded: Sequence[Version] = ()) -> str:
+    """The SELECT pushed to the source for one table and window, without the ``excluded`` versions (those the
+    overlap re-reads and earlier runs already ingested); uses the table's last_updated index."""
     columns = ", ".join(column.select_expression for column in table.columns)
-    return f"SELECT {columns} FROM {table.quoted_name} WHERE {_window_condition(window)}"
+    return f"SELECT {columns} FROM {table.quoted_name} WHERE {_window_condition(table, window, excluded)}"
 
 
-def windows_with_rows_query(windows: dict[SourceTable, ReadWindow]) -> str:
-    """One query naming the tables whose window holds at least one row (``table_name`` per row).
+def windows_with_rows_query(windows: dict[SourceTable, ReadWindow],
+                            excluded: dict[SourceTable, Sequence[Version]] | None = None) -> str:
+    """One query naming the tables whose window holds at least one row other than their ``excluded`` versions
+    (``table_name`` per row).
 
-    Each EXISTS stops at the first row the last_updated index finds, so it costs the same for a window of
+    Each EXISTS stops at the first such row the last_updated index finds, so it costs the same for a window of
     one row or of millions.
     """
+    excluded = excluded or {}
     return "\nUNION ALL\n".join(
         f"SELECT '{table.name}' AS table_name WHERE EXISTS "
-        f"(SELECT 1 FROM {table.quoted_name} WHERE {_window_condition(window)})"
+        f"(SELECT 1 FROM {table.quoted_name} WHERE {_window_condition(table, window, excluded.get(table, ()))})"
         for table, window in windows.items())
 
 
