@@ -91,6 +91,7 @@ def test_dim_date_covers_every_date_any_fact_refers_to(transform):
             referenced.update(value for value in row if value is not None)
     assert referenced <= dates
     assert len(dates) == (max(dates) - min(dates)).days + 1  # gapless
+    assert (min(dates), max(dates)) == (dt.date(2024, 1, 1), dt.date(2024, 12, 31))  # whole years
     monday = transform.table("dim_date").where(F.col("date_id") == dt.date(2024, 11, 4)).collect()[0]
     assert (monday.day_of_week, monday.day_name, monday.quarter) == (1, "Monday", 4)
 
@@ -119,6 +120,23 @@ def test_a_batch_of_payment_updates_only_leaves_dimensions_and_other_facts_uncha
         assert second.tables[dim.name].files == first.tables[dim.name].files
     assert second.tables["fact_sales_order"].rows == 0
     assert second.tables["fact_payment"].rows == 1
+
+
+def test_dim_date_is_rewritten_only_when_a_date_falls_outside_the_years_it_covers(transform):
+    transform.ingest(base_rows())
+    transform.run()
+    later_in_the_year = (3, ts(60), ts(60), 1, 1, 1, 100, Decimal("2.50"), 1, "2024-12-30", "2024-12-31", 1)
+    transform.ingest({"sales_order": [later_in_the_year]})
+    same_years = transform.run()
+    next_year = (4, ts(90), ts(90), 1, 1, 1, 100, Decimal("2.50"), 1, "2025-01-02", "2025-01-03", 1)
+    transform.ingest({"sales_order": [next_year]})
+    new_year = transform.run()
+
+    assert same_years.tables["fact_sales_order"].rows == 1
+    assert same_years.tables["dim_date"].details["status"] == "unchanged"
+    assert new_year.tables["dim_date"].details["status"] == "written"
+    dates = [row.date_id for row in transform.table("dim_date", transform.manifests()[-1]).collect()]
+    assert (min(dates), max(dates), len(dates)) == (dt.date(2024, 1, 1), dt.date(2025, 12, 31), 366 + 365)
 
 
 def test_a_changed_parent_updates_the_dimension_of_unchanged_children(transform):

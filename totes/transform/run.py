@@ -484,17 +484,23 @@ class TransformRun:
                            details={"status": "written", "snapshot_run_id": self.run_id, **details})
 
     def _dim_date(self, state: TransformState, fact_outputs: dict[str, TableOutput]) -> TableOutput | None:
-        """A gapless calendar over every date any fact refers to; rewritten only when the range grows."""
+        """A gapless calendar of whole years covering every date any fact refers to; rewritten only when a date
+        falls outside the years it covers.
+
+        Whole years because new orders are agreed for later days almost every day: a calendar ending on the last
+        date referred to was rewritten (and reloaded) by most 15-minute runs, one of whole years about once a year.
+        """
         bounds = [dt.date.fromisoformat(value) for value in state.date_range or []]
         for output in fact_outputs.values():
             bounds += [dt.date.fromisoformat(output.details[end]) for end in ("first_date", "last_date")
                        if output.details.get(end)]
         if not bounds:
             return None
-        new_range = [min(bounds).isoformat(), max(bounds).isoformat()]
+        first_day, last_day = dt.date(min(bounds).year, 1, 1), dt.date(max(bounds).year, 12, 31)
+        new_range = [first_day.isoformat(), last_day.isoformat()]
         if new_range == state.date_range and "dim_date" in state.dimensions:
             return None
         state.date_range = new_range
-        calendar_df = dims.dim_date(self.spark, min(bounds), max(bounds)).coalesce(1)
+        calendar_df = dims.dim_date(self.spark, first_day, last_day).coalesce(1)
         return self._write_dimension(state, "dim_date", calendar_df, {"first_date": new_range[0],
                                                                       "last_date": new_range[1]})
