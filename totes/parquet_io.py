@@ -20,6 +20,10 @@ from pyspark.sql import types as T
 from totes.zones import ZoneStore
 
 
+class ParquetReadError(OSError):
+    """A parquet file cannot be opened or decoded; the message starts with its URI."""
+
+
 @dataclass(frozen=True)
 class WrittenOutput:
     files: list[str]  # keys relative to the zone root
@@ -75,21 +79,24 @@ def rows_stamped_after(uris: list[str], columns: tuple[str, ...], stamp_column: 
     """
     found: list[tuple] = []
     for uri in uris:
-        filesystem, path = _open(uri)
-        parquet = pq.ParquetFile(path, filesystem=filesystem)
-        stamp_index = parquet.schema_arrow.get_field_index(stamp_column)
-        for group in range(parquet.metadata.num_row_groups):
-            statistics = parquet.metadata.row_group(group).column(stamp_index).statistics
-            if statistics is not None and statistics.has_min_max and _naive_utc(statistics.max) <= after:
-                continue
-            rows = parquet.read_row_group(group, columns=list(dict.fromkeys([*columns, stamp_column])))
-            stamps = rows.column(stamp_column)
-            later = pc.greater(stamps, pa.scalar(after.replace(tzinfo=dt.timezone.utc)
-                                                 if getattr(stamps.type, "tz", None) else after, stamps.type))
-            rows = rows.filter(later)
-            found.extend(zip(*(_python_values(rows.column(name)) for name in columns)))
-            if len(found) > limit:
-                return None
+        try:
+            filesystem, path = _open(uri)
+            parquet = pq.ParquetFile(path, filesystem=filesystem)
+            stamp_index = parquet.schema_arrow.get_field_index(stamp_column)
+            for group in range(parquet.metadata.num_row_groups):
+                statistics = parquet.metadata.row_group(group).column(stamp_index).statistics
+                if statistics is not None and statistics.has_min_max and _naive_utc(statistics.max) <= after:
+                    continue
+                rows = parquet.read_row_group(group, columns=list(dict.fromkeys([*columns, stamp_column])))
+                stamps = rows.column(stamp_column)
+                later = pc.greater(stamps, pa.scalar(after.replace(tzinfo=dt.timezone.utc)
+                                                     if getattr(stamps.type, "tz", None) else after, stamps.type))
+                rows = rows.filter(later)
+                found.extend(zip(*(_python_values(rows.column(name)) for name in columns)))
+                if len(found) > limit:
+                    return None
+        except (OSError, pa.ArrowException) as error:
+            raise ParquetReadError(f"{uri}: {error}") from None
     return found
 
 

@@ -8,8 +8,10 @@ import pytest
 from awsglue.utils import GlueArgumentError
 
 from tests.ingest.conftest import write_local_secret
-from totes.ingest.errors import JobArgumentError, SourceUnavailableError
+from totes.ingest.errors import JobArgumentError, SourceUnavailableError, ZoneReadError
 from totes.ingest.source_schema import SchemaDriftError
+from totes.source.database import connect
+from totes.source.simulator import simulate
 
 
 @pytest.fixture
@@ -58,6 +60,24 @@ def test_missing_secret_is_named(ingested_once):
     with pytest.raises(SecretError, match="totesys/nowhere"):
         harness.run(secret_id="totesys/nowhere")
     _assert_nothing_changed(harness, bookmark, files)
+
+
+def test_an_unreadable_file_of_the_previous_run_is_named_and_the_delta_waits_for_it(seeded_ingestion):
+    seeded_ingestion.run()
+    with connect(seeded_ingestion.owner) as conn:
+        simulate(conn, seed=12, new_sales_orders=2, new_purchase_orders=1, payments_to_mark_paid=3)
+    seeded_ingestion.run()  # its files are what the next window's overlap is checked against
+    bookmark = seeded_ingestion.bookmark_text()
+    broken = seeded_ingestion.manifests()[-1].tables["payment"].files[0]
+    with open(seeded_ingestion.zone.uri_of(broken).removeprefix("file://"), "r+b") as damaged:
+        damaged.truncate(100)
+
+    with pytest.raises(ZoneReadError, match="cannot read what earlier runs wrote of payment") as raised:
+        seeded_ingestion.run()
+
+    assert broken in str(raised.value)  # the file is named
+    assert seeded_ingestion.bookmark_text() == bookmark  # nothing moved: the next run re-reads the window
+    assert len(seeded_ingestion.manifests()) == 2
 
 
 def test_missing_table_is_named(ingested_once):

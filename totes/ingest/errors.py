@@ -15,6 +15,10 @@ class ZoneWriteError(IngestionError):
     """The ingestion zone refused a write (no space left, no permission)."""
 
 
+class ZoneReadError(IngestionError):
+    """An earlier run's file in the ingestion zone, needed to de-duplicate the overlap, cannot be read."""
+
+
 class JobArgumentError(IngestionError, ValueError):
     """A job argument has a value the job cannot use."""
 

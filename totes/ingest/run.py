@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from totes.bookmarks import ENABLE, JobBookmark
-from totes.ingest.errors import SourceUnavailableError, ZoneWriteError, java_root_cause, scrub
+from totes.ingest.errors import SourceUnavailableError, ZoneReadError, ZoneWriteError, java_root_cause, scrub
 from totes.ingest.source_schema import ObservedColumn, check_source_schema, columns_query, SchemaDriftError
 from totes.ingest.window import (
     CLOCK_QUERY,
@@ -45,7 +45,7 @@ from totes.ingest.window import (
 )
 from totes.logs import log_event
 from totes.manifests import RunManifest, TableOutput, list_manifests, write_manifest
-from totes.parquet_io import rows_stamped_after, write_parquet
+from totes.parquet_io import ParquetReadError, rows_stamped_after, write_parquet
 from totes.secrets import DatabaseCredentials
 from totes.settings import INGEST_CONCURRENT_TABLES, JDBC_FETCH_SIZE
 from totes.spark_errors import is_java_error
@@ -350,8 +350,12 @@ class IngestionRun:
         """The versions in a delta window that earlier runs already wrote, when there are few enough to leave out
         in the query (MAX_VERSIONS_EXCLUDED_IN_QUERY); None when there are more."""
         files = self._overlapping_files(window, self._recent_outputs[table.name])
-        return rows_stamped_after(files, (table.primary_key, "last_updated"), "last_updated",
-                                  window.from_exclusive, MAX_VERSIONS_EXCLUDED_IN_QUERY)
+        try:
+            return rows_stamped_after(files, (table.primary_key, "last_updated"), "last_updated",
+                                      window.from_exclusive, MAX_VERSIONS_EXCLUDED_IN_QUERY)
+        except ParquetReadError as error:
+            raise ZoneReadError(f"cannot read what earlier runs wrote of {table.name} (the overlap is checked "
+                                f"against it): {error}") from None
 
     def _drop_already_ingested(self, table: SourceTable, source_df: DataFrame, window: ReadWindow,
                                recent_outputs: list[dict]) -> DataFrame:
