@@ -205,6 +205,35 @@ def test_a_corrected_copy_of_the_same_version_wins_through_a_layer(transform, mo
     assert dim == {(1, None), (2, None), (3, 99)}
 
 
+def test_a_small_batch_checks_big_parents_only_where_it_refers_to_them(transform, monkeypatch):
+    monkeypatch.setattr(transform_run, "LAYERED_STATE_MIN_ROWS", 3)  # "big": the 3 transactions, 4 payment types
+    narrowed = {}
+    verdicts = transform_run.with_quality_verdicts
+
+    def recording_verdicts(table, parents, currencies, narrowed_parents):
+        narrowed[table] = narrowed_parents
+        return verdicts(table, parents, currencies, narrowed_parents)
+
+    monkeypatch.setattr(transform_run, "with_quality_verdicts", recording_verdicts)
+    transform.ingest(base_rows())
+    transform.run()
+    new_payments = {"payment": [(4, ts(), ts(30), 3, 2, Decimal("10.00"), 3, 3, False, "2024-11-09", 1, 2),
+                                (5, ts(), ts(30), 99, 2, Decimal("10.00"), 3, 3, False, "2024-11-09", 1, 2)]}
+    transform.ingest(new_payments)
+
+    result = transform.run()
+
+    assert narrowed["payment"] == frozenset({"transaction", "payment_type"})
+    assert result.tables["fact_payment"].rows == 1
+    assert [(row.payment_id, row.quarantine_reason) for row in transform.quarantine("payment")] == [
+        (5, "transaction_id 99 has no transaction row")]
+    monkeypatch.setattr(transform_run, "SMALL_BATCH_ROWS", 1)  # a batch bigger than this narrows nothing
+    transform.ingest({"payment": [(6, ts(), ts(40), 1, 2, Decimal("1.00"), 1, 1, False, "2024-11-09", 1, 2),
+                                  (7, ts(), ts(40), 2, 2, Decimal("1.00"), 1, 1, False, "2024-11-09", 1, 2)]})
+    transform.run()
+    assert narrowed["payment"] == frozenset()
+
+
 def test_a_row_with_a_missing_parent_is_quarantined_then_released_when_the_parent_arrives(transform):
     transform.ingest(base_rows())
     transform.run()
