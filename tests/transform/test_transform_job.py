@@ -234,6 +234,22 @@ def test_a_small_batch_checks_big_parents_only_where_it_refers_to_them(transform
     assert narrowed["payment"] == frozenset()
 
 
+def test_a_batch_whose_rows_all_pass_writes_no_quarantine(transform, monkeypatch):
+    prefixes = []
+    write = transform_run.write_parquet
+    monkeypatch.setattr(transform_run, "write_parquet",
+                        lambda spark, df, zone, prefix, **kwargs: prefixes.append(prefix) or write(spark, df, zone,
+                                                                                                   prefix, **kwargs))
+    transform.ingest(base_rows())
+
+    result = transform.run()
+
+    assert result.quarantined == 0
+    assert [prefix for prefix in prefixes if prefix.startswith("quarantine/")] == []
+    assert {name: result.tables[name].rows for name in ("fact_sales_order", "fact_purchase_order", "fact_payment")} \
+        == {"fact_sales_order": 2, "fact_purchase_order": 1, "fact_payment": 3}
+
+
 def test_a_row_with_a_missing_parent_is_quarantined_then_released_when_the_parent_arrives(transform):
     transform.ingest(base_rows())
     transform.run()

@@ -35,7 +35,7 @@ from totes.ingest.reconcile import DELETION_SCHEMA
 from totes.ingest.run import expected_spark_schema
 from totes.logs import log_event
 from totes.manifests import RunManifest, TableOutput, list_manifests, write_manifest
-from totes.parquet_io import run_id_of_input_file, write_parquet
+from totes.parquet_io import WrittenOutput, run_id_of_input_file, write_parquet
 from totes.spark_frames import empty_frame
 from totes.spark_errors import file_failure, is_java_error, names_a_file
 from totes.star import AUDIT_TABLES, DIMENSIONS, FACTS, SOURCE_DELETION, star_table
@@ -360,10 +360,16 @@ class TransformRun:
             written = write_parquet(self.spark, fact_df, self.zone, f"{fact.name}/run_id={self.run_id}",
                                     partition_by=FACT_PARTITIONS_BY_ROW)
             first_date, last_date = written_date_range([self.zone.uri_of(key) for key in written.files], fact)
-            quarantine_df = judged_df.transform(filter_quarantined).transform(
-                unstage(table, keep=(QUARANTINE_RULE, QUARANTINE_REASON)))
-            quarantined = write_parquet(self.spark, quarantine_df.coalesce(1), self.zone,
-                                        quarantine_prefix(fact_source, self.run_id))
+            if pending_df is None and self._batch_runs.get(fact_source) == 1 \
+                    and written.rows == self._batch_rows[fact_source]:
+                # Every candidate became a fact row (one per candidate: a fact is a select of the passed rows,
+                # and one ingestion run holds each version once): nothing to quarantine, no job to find that out.
+                quarantined = WrittenOutput([], 0)
+            else:
+                quarantine_df = judged_df.transform(filter_quarantined).transform(
+                    unstage(table, keep=(QUARANTINE_RULE, QUARANTINE_REASON)))
+                quarantined = write_parquet(self.spark, quarantine_df.coalesce(1), self.zone,
+                                            quarantine_prefix(fact_source, self.run_id))
         finally:
             judged_df.unpersist()
         released = max((pending or {}).get("rows", 0) - quarantined.rows, 0)
