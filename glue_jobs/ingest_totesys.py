@@ -43,6 +43,7 @@ from totes.logs import log_event
 from totes.manifests import new_run_id
 from totes.secrets import get_database_credentials
 from totes.settings import DEFAULT_OVERLAP_SECONDS, DEFAULT_READ_LAG_SECONDS
+from totes.spark_session import use_pipeline_sql_conf
 from totes.tables import SOURCE_TABLES, source_table
 from totes.zones import ZoneStore
 
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None) -> IngestionResult:
     reconcile_every_hours(args)  # an invalid value fails before anything starts
 
     glue_context = GlueContext(SparkContext.getOrCreate())
+    use_pipeline_sql_conf(glue_context.spark_session)
     job = Job(glue_context)
     job.init(args["JOB_NAME"], args)
 

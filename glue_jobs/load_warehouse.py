@@ -32,6 +32,7 @@ from totes.logs import log_event
 from totes.manifests import new_run_id
 from totes.secrets import get_database_credentials
 from totes.settings import TRANSFORM_JOB_NAME
+from totes.spark_session import use_pipeline_sql_conf
 from totes.warehouse.run import LoadResult, LoadRun
 from totes.zones import ZoneStore
 
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> LoadResult:
     logs.configure(job=args["JOB_NAME"], run_id=run_id, glue_job_run_id=args.get("JOB_RUN_ID"))
 
     glue_context = GlueContext(SparkContext.getOrCreate())
+    use_pipeline_sql_conf(glue_context.spark_session)
     job = Job(glue_context)
     job.init(args["JOB_NAME"], args)
 

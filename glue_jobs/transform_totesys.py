@@ -29,6 +29,7 @@ from totes.job_args import resolve_args
 from totes.logs import log_event
 from totes.manifests import new_run_id
 from totes.settings import INGEST_JOB_NAME
+from totes.spark_session import use_pipeline_sql_conf
 from totes.transform.run import TransformResult, TransformRun
 from totes.zones import ZoneStore
 
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> TransformResult:
     logs.configure(job=args["JOB_NAME"], run_id=run_id, glue_job_run_id=args.get("JOB_RUN_ID"))
 
     glue_context = GlueContext(SparkContext.getOrCreate())
+    use_pipeline_sql_conf(glue_context.spark_session)
     job = Job(glue_context)
     job.init(args["JOB_NAME"], args)
 

@@ -6,17 +6,18 @@ import datetime as dt
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
-from totes.parquet_io import rows_stamped_after
+from totes.parquet_io import ParquetReadError, rows_stamped_after
 
 T0 = dt.datetime(2026, 11, 25, 12, 0, 0, 123000)
 
 
-def _write(path, keys, stamps, row_group_size):
+def _write(path, keys, stamps, row_group_size, **options):
     table = pa.table({"payment_id": pa.array(keys, pa.int32()),
                       "last_updated": pa.array([s.replace(tzinfo=dt.timezone.utc) for s in stamps],
                                                pa.timestamp("us", tz="UTC"))})
-    pq.write_table(table, path, row_group_size=row_group_size)
+    pq.write_table(table, path, row_group_size=row_group_size, **options)
     return path.as_uri()
 
 
@@ -51,3 +52,24 @@ def test_more_rows_than_the_limit_give_none_and_none_found_an_empty_list(tmp_pat
     assert rows_stamped_after(uris, ("payment_id",), "last_updated", T0, limit=4) is None
     assert rows_stamped_after(uris, ("payment_id",), "last_updated", T0, limit=5) == [(n,) for n in range(2, 7)]
     assert rows_stamped_after(uris, ("payment_id",), "last_updated", stamps[-1], limit=5) == []
+
+
+def test_int96_timestamps_without_statistics_are_read_and_compared_as_naive_utc(tmp_path):
+    # Spark's legacy default: INT96 stamps, no min/max in the footer, read back as naive nanoseconds.
+    stamps = [T0 + dt.timedelta(seconds=n) for n in range(4)]
+    uri = _write(tmp_path / "a.parquet", [1, 2, 3, 4], stamps, row_group_size=2, use_deprecated_int96_timestamps=True)
+
+    found = rows_stamped_after([uri], ("payment_id", "last_updated"), "last_updated", stamps[1], limit=10)
+
+    assert found == [(3, stamps[2]), (4, stamps[3])]
+
+
+def test_a_file_that_is_not_parquet_or_lacks_the_stamp_is_named(tmp_path):
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"not parquet at all")
+    no_stamp = tmp_path / "no_stamp.parquet"
+    pq.write_table(pa.table({"payment_id": [1]}), no_stamp)
+
+    for path in (broken, no_stamp):
+        with pytest.raises(ParquetReadError, match=f"^{path.as_uri()}: "):
+            rows_stamped_after([path.as_uri()], ("payment_id",), "last_updated", T0, limit=10)

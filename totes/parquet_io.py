@@ -74,8 +74,8 @@ def rows_stamped_after(uris: list[str], columns: tuple[str, ...], stamp_column: 
     are more than ``limit`` of them.
 
     Read on the driver, no Spark job. A row group whose footer statistics say it ends at or before ``after`` is
-    not read at all, and the reading stops as soon as the limit is passed, so the memory used is one row group
-    of ``columns`` at most, whatever the size of the files.
+    not read at all, and the reading stops at the first row group that passes the limit, so what is held is one
+    row group of ``columns`` and at most ``limit`` rows as Python values, whatever the size of the files.
     """
     found: list[tuple] = []
     for uri in uris:
@@ -83,6 +83,8 @@ def rows_stamped_after(uris: list[str], columns: tuple[str, ...], stamp_column: 
             filesystem, path = _open(uri)
             parquet = pq.ParquetFile(path, filesystem=filesystem)
             stamp_index = parquet.schema_arrow.get_field_index(stamp_column)
+            if stamp_index < 0:
+                raise ParquetReadError(f"{uri}: has no column {stamp_column}")
             for group in range(parquet.metadata.num_row_groups):
                 statistics = parquet.metadata.row_group(group).column(stamp_index).statistics
                 if statistics is not None and statistics.has_min_max and _naive_utc(statistics.max) <= after:
@@ -92,9 +94,11 @@ def rows_stamped_after(uris: list[str], columns: tuple[str, ...], stamp_column: 
                 later = pc.greater(stamps, pa.scalar(after.replace(tzinfo=dt.timezone.utc)
                                                      if getattr(stamps.type, "tz", None) else after, stamps.type))
                 rows = rows.filter(later)
-                found.extend(zip(*(_python_values(rows.column(name)) for name in columns)))
-                if len(found) > limit:
+                if len(found) + rows.num_rows > limit:
                     return None
+                found.extend(zip(*(_python_values(rows.column(name)) for name in columns)))
+        except ParquetReadError:
+            raise
         except (OSError, pa.ArrowException) as error:
             raise ParquetReadError(f"{uri}: {error}") from None
     return found

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from totes.bookmarks import JobBookmark
 from totes.ingest.run import IngestionRun, SourceReader, expected_spark_schema
 from totes.source.simulator import simulate
+from totes.spark_session import use_pipeline_sql_conf
 from totes.source.database import connect
 from totes.tables import SOURCE_TABLES
 
@@ -39,6 +42,26 @@ def test_values_arrive_unchanged_exact_decimals_enums_as_text_and_nulls_kept(see
         ingested = sorted((tuple(row) for row in seeded_ingestion.ingested_rows(table)), key=lambda row: row[0])
         assert ingested == source_rows, table
     assert any(row.address_line_2 is None for row in seeded_ingestion.ingested_rows("address"))
+
+
+def test_files_keep_microsecond_utc_wall_clock_timestamps_in_a_session_started_with_sparks_defaults(
+        seeded_ingestion):
+    # A Glue job's session starts with Spark's defaults: INT96 parquet timestamps, the JVM's time zone.
+    spark = seeded_ingestion.spark
+    spark.conf.set("spark.sql.parquet.outputTimestampType", "INT96")
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")
+    try:
+        seeded_ingestion.run("job-bookmark-enable", "--tables", "payment")
+    finally:
+        use_pipeline_sql_conf(spark)
+
+    files = seeded_ingestion.manifests()[-1].tables["payment"].files
+    written = pa.concat_tables([pq.read_table(seeded_ingestion.zone.uri_of(key).removeprefix("file://"))
+                                for key in files])
+    assert written.schema.field("last_updated").type == pa.timestamp("us", tz="UTC")
+    ingested = sorted(zip(written.column("payment_id").to_pylist(),
+                          (stamp.replace(tzinfo=None) for stamp in written.column("last_updated").to_pylist())))
+    assert ingested == seeded_ingestion.source_versions("payment")
 
 
 def test_delta_run_reads_only_rows_inserted_or_updated_since_the_commit(seeded_ingestion):

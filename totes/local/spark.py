@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import shlex
 
+from totes.spark_session import PIPELINE_SQL_CONF
+
 JDBC_DRIVER_JAR = os.environ.get("TOTES_JDBC_DRIVER", "/usr/share/java/postgresql.jar")
 
 # The JIT's optimising compiler (C2) starts on a method after 5,000 calls by default. On two cores it then takes
@@ -25,16 +27,14 @@ def local_spark_conf() -> dict[str, str]:
     conf = {
         "spark.master": os.environ.get("TOTES_SPARK_MASTER", "local[2]"),
         "spark.jars": JDBC_DRIVER_JAR,
-        "spark.sql.session.timeZone": "UTC",
         "spark.driver.extraJavaOptions": f"-Duser.timezone=UTC {JIT_OPTIONS}",
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
         # Two cores: a handful of shuffle partitions beats the default 200 tiny tasks.
         "spark.sql.shuffle.partitions": os.environ.get("TOTES_SHUFFLE_PARTITIONS", "4"),
-        # INT96 is Spark's legacy default; Athena, DuckDB and pyarrow all read microsecond timestamps natively.
-        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
         "spark.ui.showConsoleProgress": "false",
         "spark.ui.enabled": os.environ.get("TOTES_SPARK_UI", "false"),
         "spark.driver.memory": os.environ.get("TOTES_SPARK_DRIVER_MEMORY", "4g"),
+        **PIPELINE_SQL_CONF,
     }
     event_log_dir = os.environ.get("TOTES_SPARK_EVENT_LOG_DIR")
     if event_log_dir:

@@ -362,8 +362,10 @@ class TransformRun:
             first_date, last_date = written_date_range([self.zone.uri_of(key) for key in written.files], fact)
             if pending_df is None and self._batch_runs.get(fact_source) == 1 \
                     and written.rows == self._batch_rows[fact_source]:
-                # Every candidate became a fact row (one per candidate: a fact is a select of the passed rows,
-                # and one ingestion run holds each version once): nothing to quarantine, no job to find that out.
+                # Every candidate became a fact row: nothing to quarantine, no job to find that out. Equal counts
+                # mean exactly that because a fact is a select of the passed rows, the verdicts' left joins meet
+                # at most one parent row per key (current states hold one row per key), and one ingestion run
+                # holds each version once.
                 quarantined = WrittenOutput([], 0)
             else:
                 quarantine_df = judged_df.transform(filter_quarantined).transform(
