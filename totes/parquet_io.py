@@ -20,7 +20,7 @@ from pyspark.sql import types as T
 from totes.zones import ZoneStore
 
 
-class ParquetReadError(OSError):
+class ParquetReadError(Exception):
     """A parquet file cannot be opened or decoded; the message starts with its URI."""
 
 
@@ -97,8 +97,6 @@ def rows_stamped_after(uris: list[str], columns: tuple[str, ...], stamp_column: 
                 if len(found) + rows.num_rows > limit:
                     return None
                 found.extend(zip(*(_python_values(rows.column(name)) for name in columns)))
-        except ParquetReadError:
-            raise
         except (OSError, pa.ArrowException) as error:
             raise ParquetReadError(f"{uri}: {error}") from None
     return found

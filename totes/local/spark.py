@@ -17,8 +17,9 @@ JDBC_DRIVER_JAR = os.environ.get("TOTES_JDBC_DRIVER", "/usr/share/java/postgresq
 # The JIT's optimising compiler (C2) starts on a method after 5,000 calls by default. On two cores it then takes
 # a core from the work: in a fresh JVM running a small-delta workflow, the C2 thread used ~10 s of CPU and C1
 # ~3.6 s of a 17 s run. Thirty times the thresholds leave C2 the code that stays hot (row loops, encoders),
-# which reaches them within a second anyway. Measured on this 2-core machine (README, "Benchmarks"): the full transformation at scale 105
-# 8-10% faster, the full ingestion 7%, a cold small-delta workflow run ~8% (within its run-to-run noise).
+# which reaches them within a second anyway. Measured on this 2-core machine (README, "Benchmarks"): the full
+# transformation at scale 105 8-10% faster, the full ingestion 7%, a cold small-delta workflow run ~8% (within
+# its run-to-run noise).
 # Local only: a Glue job's JVM is Glue's to configure.
 JIT_OPTIONS = "-XX:Tier4InvocationThreshold=150000 -XX:Tier4CompileThreshold=450000 -XX:Tier4BackEdgeThreshold=1200000"
 
