@@ -1,5 +1,6 @@
 # Job failure alerts: an EventBridge rule on "Glue Job State Change" (FAILED, TIMEOUT, STOPPED, ...) for the
-# pipeline's jobs, with the pattern read verbatim from workflow/job_failure_event_pattern.json (the file the
+# pipeline's jobs, with the pattern of workflow/job_failure_event_pattern.json filled with this environment's job
+# names (the file the
 # local alerting matches with too), publishing to an SNS topic that emails the alert addresses. The topic is
 # encrypted with a customer-managed key whose policy lets EventBridge and CloudWatch alarms use it (kms.tf).
 
@@ -63,14 +64,10 @@ resource "aws_cloudwatch_event_rule" "job_failure" {
   state         = "ENABLED"
 
   lifecycle {
-    # The pattern names the jobs by prefix: every job of the workflow must match it, or its failures go unseen.
+    # The pattern names this environment's jobs exactly: every job of the workflow, and nothing else.
     precondition {
-      condition = alltrue([
-        for job in values(local.jobs) : anytrue([
-          for name in local.job_failure_event_pattern.detail.jobName : startswith(job.name, try(name.prefix, name))
-        ])
-      ])
-      error_message = "A job of workflow/workflow.json does not match the jobName of workflow/job_failure_event_pattern.json."
+      condition     = sort(local.job_failure_event_pattern.detail.jobName) == sort([for job in values(local.jobs) : job.name])
+      error_message = "The jobName of workflow/job_failure_event_pattern.json must be exactly the jobs of workflow/workflow.json."
     }
   }
 }

@@ -9,6 +9,18 @@
 
 locals {
   library_zip = "${local.repo_root}/dist/totes.zip"
+
+  # The wheels `make package` downloaded for the jobs' python_modules (scripts/package.py): which wheels each
+  # pinned module needs, and their SHA-256. The jobs install them from this bucket with pip's --no-index,
+  # since the private subnets reach no package index.
+  python_modules   = jsondecode(file("${local.repo_root}/dist/python-modules.json"))
+  python_wheels    = toset(keys(local.python_modules.sha256))
+  wheel_key_prefix = "python-modules"
+  job_wheels = {
+    for key, pins in local.job_python_modules : key => sort(distinct(flatten([
+      for pin in pins : lookup(local.python_modules.wheels, pin, [])
+    ])))
+  }
 }
 
 resource "aws_s3_object" "script" {
@@ -29,6 +41,18 @@ resource "aws_s3_object" "library" {
   key          = "lib/totes.zip"
   source       = local.library_zip
   source_hash  = filemd5(local.library_zip)
+  content_type = "application/zip"
+
+  depends_on = [aws_s3_bucket_server_side_encryption_configuration.this]
+}
+
+resource "aws_s3_object" "wheel" {
+  for_each = local.python_wheels
+
+  bucket       = aws_s3_bucket.this["artifacts"].id
+  key          = "${local.wheel_key_prefix}/${each.key}"
+  source       = "${local.repo_root}/dist/python-modules/${each.key}"
+  source_hash  = filemd5("${local.repo_root}/dist/python-modules/${each.key}")
   content_type = "application/zip"
 
   depends_on = [aws_s3_bucket_server_side_encryption_configuration.this]

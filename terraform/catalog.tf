@@ -26,9 +26,8 @@ resource "aws_glue_crawler" "this" {
 
   s3_target {
     path = local.workflow.catalog.databases[each.value.database].zone
-    # Bookkeeping, not tables: run manifests, bookmarks and job state, the load's dimension changes and the
-    # reconciliation's deletion records (which reach the catalog as the source_deletion table instead).
-    exclusions = ["_manifests/**", "_state/**", "_changes/**", "_deletions/**"]
+    # What the jobs register themselves or keep as bookkeeping (workflow.json says which, and why).
+    exclusions = each.value.exclusions
   }
 
   recrawl_policy {
@@ -53,8 +52,8 @@ resource "aws_glue_crawler" "this" {
 
   lifecycle {
     precondition {
-      condition     = startswith(each.value.name, "${var.project}-")
-      error_message = "Crawler ${each.value.name} (workflow/workflow.json) must start with \"${var.project}-\", the project prefix."
+      condition     = startswith(each.value.name, "${local.name_prefix}-")
+      error_message = "Crawler ${each.value.name} (workflow/workflow.json) must start with \"${local.name_prefix}-\" (project and environment), or a second environment's crawler takes its name."
     }
   }
 }
@@ -68,10 +67,12 @@ resource "aws_glue_trigger" "crawler" {
   description       = "Daily schedule of ${each.value.name}: ${each.value.why}"
   type              = "SCHEDULED"
   schedule          = each.value.schedule
-  enabled           = true
-  start_on_creation = true
+  enabled           = var.schedule_enabled
+  start_on_creation = var.schedule_enabled
 
   actions {
     crawler_name = aws_glue_crawler.this[each.key].name
   }
+
+  depends_on = [aws_iam_role_policy.glue_crawler, aws_cloudwatch_log_group.glue]
 }

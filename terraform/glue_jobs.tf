@@ -77,25 +77,34 @@ resource "aws_glue_job" "this" {
   default_arguments = merge(each.value.arguments, {
     "--job-language"                 = "python"
     "--extra-py-files"               = "s3://${aws_s3_object.library.bucket}/${aws_s3_object.library.key}"
-    "--additional-python-modules"    = local.glue_python_modules
     "--TempDir"                      = "s3://${local.bucket_names["temp"]}/${each.value.name}/"
     "--enable-metrics"               = "true"
     "--enable-observability-metrics" = "true"
     "--enable-job-insights"          = "true"
     "--enable-spark-ui"              = "true"
     "--spark-event-logs-path"        = "s3://${local.bucket_names["spark-logs"]}/${each.value.name}/"
+    # Glue 5.x: the job's log groups are <prefix>/output (stdout, stderr: the JSON lines) and <prefix>/error.
+    "--custom-logGroup-prefix" = local.job_log_group_prefixes[each.key]
     # Glue 5.x reads s3:// through S3A, which otherwise assumes us-east-2 for its endpoint region.
     "--conf" = "spark.hadoop.fs.s3a.endpoint.region=${local.region}"
+    }, length(local.job_wheels[each.key]) == 0 ? {} : {
+    # The job's wheels from the artifacts bucket, and nothing from a package index (none is reachable).
+    "--additional-python-modules"       = join(",", [for wheel in local.job_wheels[each.key] : "s3://${aws_s3_object.wheel[wheel].bucket}/${aws_s3_object.wheel[wheel].key}"])
+    "--python-modules-installer-option" = "--no-index"
   })
 
   lifecycle {
     precondition {
-      condition     = startswith(each.value.name, "${var.project}-")
-      error_message = "Glue job ${each.value.name} (workflow/workflow.json) must start with \"${var.project}-\", the project prefix."
+      condition     = startswith(each.value.name, "${local.name_prefix}-")
+      error_message = "Glue job ${each.value.name} (workflow/workflow.json) must start with \"${local.name_prefix}-\" (project and environment), or a second environment's job takes its name."
     }
     precondition {
       condition     = length(local.job_zones[each.key]) > 0
       error_message = "Glue job ${each.value.name} names no zone argument (--ingestion-zone / --processed-zone): its S3 access cannot be derived."
+    }
+    precondition {
+      condition     = alltrue([for pin in local.job_python_modules[each.key] : contains(keys(local.python_modules.wheels), pin)])
+      error_message = "dist/python-modules.json has no wheels for the python_modules of Glue job ${each.value.name} at the versions requirements.txt pins: run `make package`."
     }
     precondition {
       condition     = length(setsubtract(keys(var.glue_job_capacity), keys(local.jobs))) == 0

@@ -51,13 +51,16 @@ data "aws_iam_policy_document" "glue_job" {
   for_each = local.jobs
 
   statement {
-    sid     = "ReadOwnScriptAndTheLibrary"
+    sid     = "ReadOwnScriptTheLibraryAndOwnWheels"
     effect  = "Allow"
     actions = ["s3:GetObject"]
-    resources = [
-      "${local.bucket_arns["artifacts"]}/${aws_s3_object.script[each.key].key}",
-      "${local.bucket_arns["artifacts"]}/${aws_s3_object.library.key}",
-    ]
+    resources = concat(
+      [
+        "${local.bucket_arns["artifacts"]}/${aws_s3_object.script[each.key].key}",
+        "${local.bucket_arns["artifacts"]}/${aws_s3_object.library.key}",
+      ],
+      [for wheel in local.job_wheels[each.key] : "${local.bucket_arns["artifacts"]}/${aws_s3_object.wheel[wheel].key}"],
+    )
   }
 
   statement {
@@ -96,11 +99,15 @@ data "aws_iam_policy_document" "glue_job" {
     ]
   }
 
-  # SSE-KMS objects in every bucket above, and the client-side encrypted job bookmark.
+  # SSE-KMS objects in every bucket above (Decrypt, GenerateDataKey), and Glue's job bookmark, which the
+  # security configuration encrypts client-side (CSE-KMS) with this key: job.commit() encrypts the state,
+  # job.init() decrypts it, and AWS documents kms:Encrypt and kms:Decrypt for jobs with encrypted bookmarks.
+  # Without Encrypt, job.commit() fails after the project's own bookmark has moved (README, "The bookmark
+  # guarantee": project state first, then job.commit()).
   statement {
     sid       = "UseTheDataKey"
     effect    = "Allow"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
     resources = [aws_kms_key.this["data"].arn]
   }
 
@@ -168,7 +175,7 @@ data "aws_iam_policy_document" "glue_job" {
       "logs:PutLogEvents",
     ]
     resources = flatten([
-      for group in [local.job_log_groups[each.key].error, local.job_log_groups[each.key].output, local.continuous_log_group] :
+      for group in values(local.job_log_groups[each.key]) :
       ["${local.logs_arn_prefix}${group}", "${local.logs_arn_prefix}${group}:*"]
     ])
   }

@@ -76,7 +76,10 @@ locals {
     processed = "${local.catalog_prefix}_processed"
   }
 
+  # ${name_prefix} carries the environment into every job, workflow and crawler name, so that two
+  # environments in one account never share one (the local runner fills in "totesys").
   workflow = jsondecode(templatefile("${local.repo_root}/workflow/workflow.json", {
+    name_prefix         = local.name_prefix
     ingestion_zone_uri  = local.zone_uris["ingestion"]
     processed_zone_uri  = local.zone_uris["processed"]
     source_secret_id    = local.secrets["source"].name
@@ -110,6 +113,16 @@ locals {
     for key, job in local.jobs : key => [for db, name in local.catalog_database_names : db if try(job.arguments["--catalog-database"], "") == name]
   }
 
+  # The AWS APIs a job calls from inside the VPC (only the jobs with a connection run there): Glue (the job
+  # bookmark of job.init/job.commit, the catalog registrations), CloudWatch Logs and CloudWatch (Glue sends the
+  # job's logs and metrics), KMS (the client-side encrypted bookmark) and, for the jobs that read a login,
+  # Secrets Manager. S3 goes through the gateway endpoint.
+  vpc_job_api_services = {
+    for key, job in local.jobs : key => concat(["glue", "kms", "logs", "monitoring"], length(local.job_secrets[key]) > 0 ? ["secretsmanager"] : [])
+    if local.job_connections[key] != null
+  }
+  vpc_api_services = sort(distinct(flatten(values(local.vpc_job_api_services))))
+
   job_capacity = {
     for key, job in local.jobs : key => lookup(var.glue_job_capacity, key, {
       worker_type       = var.glue_worker_type
@@ -117,13 +130,14 @@ locals {
     })
   }
 
-  # requirements.txt pins the versions once; Glue installs the same ones.
+  # The third-party modules each job imports that the Glue runtime lacks (workflow.json), pinned once in
+  # requirements.txt; `make package` downloads exactly those wheels (artifacts.tf uploads them).
   requirement_pins = {
     for line in split("\n", file("${local.repo_root}/requirements.txt")) :
     lower(split("==", trimspace(line))[0]) => trimspace(line)
     if length(regexall("^[A-Za-z0-9_.-]+(\\[[A-Za-z0-9_,-]+\\])?==", trimspace(line))) > 0
   }
-  glue_python_modules = join(",", [for module in var.glue_python_modules : local.requirement_pins[lower(module)]])
+  job_python_modules = { for key, job in local.jobs : key => [for module in try(job.python_modules, []) : local.requirement_pins[lower(module)]] }
 
   # --- Glue runtime names ---------------------------------------------------------------------------------
 
@@ -131,27 +145,35 @@ locals {
   job_role_names                   = { for key, job in local.jobs : key => "${local.name_prefix}-glue-${key}" }
   crawler_role_name                = "${local.name_prefix}-glue-crawler"
 
-  # Where Glue writes the logs of a job or crawler whose security configuration encrypts CloudWatch Logs: the
-  # log groups carry the security configuration and role names. Created here so that they have a retention,
-  # the KMS key, and the metric filters.
+  # Where Glue 5.x writes a job's logs: with --custom-logGroup-prefix <prefix> (set on every job from here),
+  # the driver's and executors' stdout and stderr, where the jobs' JSON lines go (totes/logs.py), to
+  # "<prefix>/output", and Spark's, Glue's own and the Glue logger's lines to "<prefix>/error". The
+  # logs-v2 continuous-logging group is Glue 4's. One prefix per job and environment: the log groups,
+  # their retention and key, the metric filters, the alarm, the dashboard and the IAM policy all read
+  # this one definition.
+  job_log_group_prefixes = { for key, job in local.jobs : key => "/aws-glue/jobs/${job.name}" }
   job_log_groups = {
-    for key, job in local.jobs : key => {
-      error  = "/aws-glue/jobs/${local.glue_security_configuration_name}-role/${local.job_role_names[key]}/error"
-      output = "/aws-glue/jobs/${local.glue_security_configuration_name}-role/${local.job_role_names[key]}/output"
+    for key, prefix in local.job_log_group_prefixes : key => {
+      error  = "${prefix}/error"
+      output = "${prefix}/output"
     }
   }
-  continuous_log_group = "/aws-glue/jobs/logs-v2-${local.glue_security_configuration_name}"
-  crawler_log_group    = "/aws-glue/crawlers-role/${local.crawler_role_name}-${local.glue_security_configuration_name}"
+  # A crawler with a security configuration that encrypts CloudWatch Logs logs here (role and configuration
+  # in the name).
+  crawler_log_group = "/aws-glue/crawlers-role/${local.crawler_role_name}-${local.glue_security_configuration_name}"
   log_groups = merge(
     { for key, groups in local.job_log_groups : "${key}-error" => groups.error },
     { for key, groups in local.job_log_groups : "${key}-output" => groups.output },
-    { continuous = local.continuous_log_group, crawlers = local.crawler_log_group },
+    { crawlers = local.crawler_log_group },
   )
 
   metric_namespace = "${var.project}/${var.environment}"
 
-  # The failure pattern the local alerting uses too, verbatim.
-  job_failure_event_pattern = jsondecode(file("${local.repo_root}/workflow/job_failure_event_pattern.json"))
+  # The failure pattern the local alerting uses too, filled with this environment's job names (exact names: a
+  # prefix would also match another environment's or team's longer job names).
+  job_failure_event_pattern = jsondecode(templatefile("${local.repo_root}/workflow/job_failure_event_pattern.json", {
+    job_names = jsonencode(sort([for job in values(local.jobs) : job.name]))
+  }))
 
   # Athena named queries: one per sql/athena/*.sql file, described by its first comment line.
   athena_query_files = fileset("${local.repo_root}/sql/athena", "*.sql")

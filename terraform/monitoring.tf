@@ -29,12 +29,13 @@ locals {
   ]...)
 }
 
-# Glue 5 sends the driver's stderr, where the jobs log, to the error log group.
+# Glue 5.x sends the driver's stdout and stderr, where the jobs write their JSON lines, to the output log group
+# (its error group holds Spark's and Glue's own lines, which are not JSON).
 resource "aws_cloudwatch_log_metric_filter" "job" {
   for_each = local.job_log_metrics
 
   name           = "${local.name_prefix}-${each.key}"
-  log_group_name = aws_cloudwatch_log_group.glue["${each.value.job}-error"].name
+  log_group_name = aws_cloudwatch_log_group.glue["${each.value.job}-output"].name
   pattern        = each.value.pattern
 
   metric_transformation {
@@ -50,7 +51,7 @@ resource "aws_cloudwatch_metric_alarm" "job_error_logs" {
   for_each = local.jobs
 
   alarm_name          = "${local.name_prefix}-${each.key}-error-log-lines"
-  alarm_description   = "Glue job ${each.value.name} logged ERROR lines (log group ${local.job_log_groups[each.key].error})"
+  alarm_description   = "Glue job ${each.value.name} logged ERROR lines (log group ${local.job_log_groups[each.key].output})"
   namespace           = local.metric_namespace
   metric_name         = "ErrorLogLines"
   dimensions          = { JobName = each.value.name }
@@ -119,7 +120,7 @@ resource "aws_cloudwatch_dashboard" "pipeline" {
         width  = 24
         height = 2
         properties = {
-          markdown = "## ${local.workflow.name} (${local.name_prefix})\nJobs ${join(", ", local.job_names)} every 15 minutes (UTC). Failure events go to SNS topic `${aws_sns_topic.alerts.name}`; job logs are JSON lines in the error log group of each job's role."
+          markdown = "## ${local.workflow.name} (${local.name_prefix})\nJobs ${join(", ", local.job_names)} every 15 minutes (UTC). Failure events go to SNS topic `${aws_sns_topic.alerts.name}`; job logs are JSON lines in each job's output log group (/aws-glue/jobs/<job>/output)."
         }
       },
       local.dashboard_metric_widget["RunsStarted"],
@@ -162,7 +163,7 @@ resource "aws_cloudwatch_dashboard" "pipeline" {
           region = local.region
           view   = "table"
           query = join(" | ", concat(
-            [for key in keys(local.jobs) : "SOURCE '${aws_cloudwatch_log_group.glue["${key}-error"].name}'"],
+            [for key in keys(local.jobs) : "SOURCE '${aws_cloudwatch_log_group.glue["${key}-output"].name}'"],
             [
               "fields @timestamp, job, run_id, table, rows, status, seconds",
               "filter ispresent(table) and ispresent(rows)",

@@ -1,7 +1,8 @@
 # Where the JDBC jobs run: Glue puts their network interfaces (private IPs only) in glue_subnet_id, in the
 # security group below. Glue requires a security group with a self-referencing rule for all TCP ports, so the
 # driver and executors reach each other; the databases must admit that group on their port; and the subnet
-# needs an S3 endpoint or a NAT gateway, or Glue will not start the job.
+# needs an S3 endpoint or a NAT gateway, or Glue will not start the job. No package index is needed: the jobs'
+# Python modules come from the artifacts bucket (artifacts.tf).
 
 data "aws_subnet" "glue" {
   id = var.glue_subnet_id
@@ -56,26 +57,56 @@ resource "aws_vpc_security_group_egress_rule" "glue_s3" {
   description       = "S3 through the gateway endpoint: scripts, library, zones, temp, Spark event logs"
 }
 
+locals {
+  interface_endpoints_to_create = var.aws_api_route == "vpc_endpoints" ? sort(tolist(setsubtract(local.vpc_api_services, var.existing_interface_endpoints))) : []
+}
+
 resource "aws_vpc_security_group_egress_rule" "glue_endpoints" {
-  count = length(var.interface_endpoint_services) > 0 ? 1 : 0
+  count = length(local.interface_endpoints_to_create) > 0 ? 1 : 0
 
   security_group_id            = aws_security_group.glue.id
   referenced_security_group_id = aws_security_group.endpoints[0].id
   ip_protocol                  = "tcp"
   from_port                    = 443
   to_port                      = 443
-  description                  = "AWS APIs through the interface endpoints (Secrets Manager, ...)"
+  description                  = "AWS APIs through the interface endpoints: ${join(", ", local.interface_endpoints_to_create)}"
+}
+
+resource "aws_vpc_security_group_egress_rule" "glue_existing_endpoints" {
+  count = var.aws_api_route == "vpc_endpoints" && length(var.existing_interface_endpoints) > 0 ? 1 : 0
+
+  security_group_id = aws_security_group.glue.id
+  cidr_ipv4         = data.aws_vpc.glue.cidr_block
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  description       = "AWS APIs through the VPC's existing interface endpoints: ${join(", ", var.existing_interface_endpoints)}"
+}
+
+# With aws_api_route = nat_gateway, the subnet's route table must send 0.0.0.0/0 to a NAT gateway: an internet
+# gateway route does not work, since Glue's network interfaces have private addresses only.
+data "aws_route_table" "glue" {
+  count = var.aws_api_route == "nat_gateway" ? 1 : 0
+
+  subnet_id = data.aws_subnet.glue.id
 }
 
 resource "aws_vpc_security_group_egress_rule" "glue_https" {
-  count = var.allow_https_egress_to_internet ? 1 : 0
+  count = var.aws_api_route == "nat_gateway" ? 1 : 0
 
   security_group_id = aws_security_group.glue.id
   cidr_ipv4         = "0.0.0.0/0"
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443
-  description       = "HTTPS through the subnet's NAT gateway: PyPI for --additional-python-modules, AWS APIs without an endpoint"
+  description       = "AWS APIs over HTTPS through the subnet's NAT gateway"
+
+  lifecycle {
+    precondition {
+      condition     = anytrue([for route in data.aws_route_table.glue[0].routes : route.cidr_block == "0.0.0.0/0" && try(route.nat_gateway_id, "") != ""])
+      error_message = "aws_api_route = nat_gateway, but the route table of glue_subnet_id has no 0.0.0.0/0 route to a NAT gateway: add one, or use aws_api_route = vpc_endpoints."
+    }
+  }
 }
 
 locals {
@@ -136,7 +167,7 @@ resource "aws_vpc_endpoint" "s3" {
 }
 
 resource "aws_security_group" "endpoints" {
-  count = length(var.interface_endpoint_services) > 0 ? 1 : 0
+  count = length(local.interface_endpoints_to_create) > 0 ? 1 : 0
 
   name        = "${local.name_prefix}-vpc-endpoints"
   description = "Interface VPC endpoints of ${local.name_prefix}: HTTPS from the Glue jobs"
@@ -148,7 +179,7 @@ resource "aws_security_group" "endpoints" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "endpoints_from_glue" {
-  count = length(var.interface_endpoint_services) > 0 ? 1 : 0
+  count = length(local.interface_endpoints_to_create) > 0 ? 1 : 0
 
   security_group_id            = aws_security_group.endpoints[0].id
   referenced_security_group_id = aws_security_group.glue.id
@@ -158,8 +189,9 @@ resource "aws_vpc_security_group_ingress_rule" "endpoints_from_glue" {
   description                  = "HTTPS from the Glue jobs"
 }
 
+# Private DNS makes the services' usual names resolve to the endpoints, so the jobs' clients need no setting.
 resource "aws_vpc_endpoint" "interface" {
-  for_each = toset(var.interface_endpoint_services)
+  for_each = toset(local.interface_endpoints_to_create)
 
   vpc_id              = data.aws_vpc.glue.id
   service_name        = "com.amazonaws.${local.region}.${each.key}"

@@ -59,7 +59,7 @@ output "dashboard_name" {
 }
 
 output "glue_job_log_groups" {
-  description = "CloudWatch log groups (error, output) of each job, where its JSON log lines go."
+  description = "CloudWatch log groups of each job: output (stdout and stderr, the JSON log lines) and error (Spark and Glue)."
   value       = local.job_log_groups
 }
 
@@ -71,4 +71,14 @@ output "glue_job_role_arns" {
 output "deployer_pass_role_policy_json" {
   description = "IAM policy the principal running terraform apply needs besides its resource permissions: iam:PassRole on the job and crawler roles, to Glue only."
   value       = data.aws_iam_policy_document.deployer_pass_role.json
+}
+
+output "glue_security_group_id" {
+  description = "Security group of the Glue jobs' network interfaces: the databases and any existing interface endpoints (existing_interface_endpoints) must admit it."
+  value       = aws_security_group.glue.id
+}
+
+output "schedule_enabled" {
+  description = "Whether the 15-minute schedule and the daily crawls are on (var.schedule_enabled); the runbook turns it on after the supervised first run."
+  value       = var.schedule_enabled
 }

@@ -73,7 +73,10 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     id     = each.value.expiration_days == null ? "expire-superseded-versions" : "expire-transient-objects"
     status = "Enabled"
 
-    filter {}
+    # Every object of the bucket: an empty prefix (an empty filter block is deprecated in the provider).
+    filter {
+      prefix = ""
+    }
 
     noncurrent_version_expiration {
       noncurrent_days = var.noncurrent_version_retention_days

@@ -96,17 +96,6 @@ variable "glue_job_capacity" {
   }
 }
 
-variable "glue_python_modules" {
-  type        = list(string)
-  description = "Third-party modules the shared totes package imports on Glue that the Glue runtime lacks; passed as --additional-python-modules with the versions pinned in requirements.txt."
-  default     = ["pycountry", "psycopg[binary]"]
-
-  validation {
-    condition     = alltrue([for m in var.glue_python_modules : can(regex("^[A-Za-z0-9_.-]+(\\[[A-Za-z0-9_,-]+\\])?$", m))])
-    error_message = "glue_python_modules holds distribution names (with optional extras), without versions: the versions come from requirements.txt."
-  }
-}
-
 # --- databases and credentials ------------------------------------------------------------------------------
 
 variable "source_database" {
@@ -216,21 +205,32 @@ variable "glue_route_table_ids" {
   }
 }
 
-variable "interface_endpoint_services" {
-  type        = list(string)
-  description = "AWS services to create interface VPC endpoints for in glue_subnet_id. secretsmanager keeps the jobs' credential reads inside the VPC. Without a NAT gateway, add glue, logs, monitoring, kms and sts (and ship the Python modules as wheels, since PyPI is then out of reach)."
-  default     = ["secretsmanager"]
+variable "aws_api_route" {
+  type        = string
+  description = "How the jobs in glue_subnet_id reach the AWS APIs they call (Glue, CloudWatch Logs, CloudWatch, KMS, Secrets Manager; S3 always through a gateway endpoint): vpc_endpoints (interface endpoints, created here unless listed in existing_interface_endpoints) or nat_gateway (HTTPS out through the subnet's NAT gateway, which the plan checks in the subnet's route table)."
+  default     = "vpc_endpoints"
 
   validation {
-    condition     = alltrue([for s in var.interface_endpoint_services : contains(["secretsmanager", "glue", "logs", "monitoring", "kms", "sts"], s)])
-    error_message = "interface_endpoint_services may contain secretsmanager, glue, logs, monitoring, kms, sts."
+    condition     = contains(["vpc_endpoints", "nat_gateway"], var.aws_api_route)
+    error_message = "aws_api_route must be vpc_endpoints or nat_gateway."
   }
 }
 
-variable "allow_https_egress_to_internet" {
+variable "existing_interface_endpoints" {
+  type        = list(string)
+  description = "Services (glue, logs, monitoring, kms, secretsmanager) that already have an interface VPC endpoint with private DNS in the VPC of glue_subnet_id: not created here (a second private-DNS endpoint for a service fails). Their security groups must admit HTTPS from the Glue security group (output glue_security_group_id)."
+  default     = []
+
+  validation {
+    condition     = alltrue([for s in var.existing_interface_endpoints : contains(["glue", "logs", "monitoring", "kms", "secretsmanager"], s)])
+    error_message = "existing_interface_endpoints may contain glue, logs, monitoring, kms, secretsmanager."
+  }
+}
+
+variable "schedule_enabled" {
   type        = bool
-  description = "Let the Glue network interfaces open HTTPS connections to any address, which, through the subnet's NAT gateway, reaches PyPI (--additional-python-modules) and the AWS APIs that have no VPC endpoint. Set false when every API the jobs call has an interface endpoint and the modules come from S3."
-  default     = true
+  description = "Start the 15-minute schedule and the daily crawls. Off for the first apply: the secrets' values, the source grants and the warehouse migration come after it (terraform/README.md, runbook); turn it on after the supervised first run."
+  default     = false
 }
 
 # --- storage ------------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.terraform.tfconfig import event_pattern, load, workflow_definition
+from tests.terraform.tfconfig import load, workflow_definition
 
 
 @pytest.fixture(scope="session")
@@ -15,8 +15,3 @@ def tf():
 @pytest.fixture(scope="session")
 def workflow():
     return workflow_definition()
-
-
-@pytest.fixture(scope="session")
-def failure_pattern():
-    return event_pattern()

@@ -89,3 +89,89 @@ def test_zip_imports_alone(built, tmp_path):
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+# --- the wheels of the jobs' python_modules -----------------------------------------------------------------
+
+GLUE_RUNTIME_MODULES = {"pyspark", "py4j", "awsglue"}  # the Glue runtime itself, beside its base requirements
+
+
+@pytest.fixture(scope="module")
+def wheels(package, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dist") / "python-modules"
+    return folder, package.build_wheels(folder)
+
+
+def _imported_top_levels(script, seen=None) -> set[str]:
+    """Top-level names a job script imports, through the totes modules it imports, at any depth (function-level
+    imports included: they run on Glue all the same)."""
+    seen = set() if seen is None else seen
+    names = set()
+    for node in ast.walk(ast.parse(script.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        else:
+            continue
+        for module in modules:
+            if not module.startswith("totes"):
+                names.add(module.split(".")[0])
+                continue
+            path = REPO_DIR / module.replace(".", "/")
+            for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+                if candidate.is_file() and candidate not in seen:
+                    seen.add(candidate)
+                    names |= _imported_top_levels(candidate, seen)
+    return names - set(sys.stdlib_module_names) - {"__future__"}
+
+
+def test_each_job_ships_the_wheels_of_exactly_the_modules_glue_lacks(package, wheels):
+    import importlib.metadata
+
+    glue_provided = set(package.requirement_pins(REPO_DIR / "requirements-glue-5.1.txt"))
+    distributions = importlib.metadata.packages_distributions()
+    _, manifest = wheels
+    for key, pins in manifest["jobs"].items():
+        script = REPO_DIR / (package.json.loads((REPO_DIR / "workflow" / "workflow.json").read_text())
+                             ["jobs"][key]["script"])
+        needed = set()
+        for name in _imported_top_levels(script) - GLUE_RUNTIME_MODULES:
+            dists = {package._normalised(d) for d in distributions.get(name, [name])}
+            if not dists & glue_provided:
+                needed.add(name)
+        shipped = {package._normalised(pin.split("==")[0].split("[")[0]) for pin in pins}
+        assert needed == shipped, f"job {key} imports {sorted(needed)} beyond Glue; ships {sorted(shipped)}"
+
+
+def test_wheels_are_for_glue_s_python_and_platform_and_leave_glue_s_own_packages_alone(wheels):
+    folder, manifest = wheels
+    names = sorted(path.name for path in folder.glob("*.whl"))
+    assert names == sorted(manifest["sha256"])
+    for name in names:
+        tags = name.removesuffix(".whl").split("-")[-3:]
+        assert tags[0] in ("py3", "cp311") and (tags[2] == "any" or "manylinux" in tags[2] and "x86_64" in tags[2])
+    # typing_extensions, which psycopg needs, is Glue's own (4.15.0): no wheel of it.
+    assert not any(name.startswith("typing_extensions") for name in names)
+    assert set(manifest["wheels"]["psycopg[binary]==3.2.12"]) == {
+        name for name in names if name.startswith(("psycopg-", "psycopg_binary-"))}
+
+
+def test_wheels_are_the_same_bytes_on_every_build(package, wheels, tmp_path):
+    _, first = wheels
+    again = package.build_wheels(tmp_path / "python-modules")
+    assert again == first
+
+
+def test_the_wheels_install_without_an_index_and_import(wheels, tmp_path):
+    """What Glue runs: pip with --no-index on the job's wheel files, then the job imports them."""
+    folder, manifest = wheels
+    target = tmp_path / "site"
+    for pin, names in manifest["wheels"].items():
+        if "pycountry" in pin:
+            continue  # pure Python; psycopg's compiled wheel is the one that must match this interpreter
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--target",
+                        str(target), *(str(folder / name) for name in names)], check=True, timeout=120)
+    probe = "import sys; sys.path.insert(0, sys.argv[1]); import psycopg; print(psycopg.pq.__impl__)"
+    result = subprocess.run([sys.executable, "-c", probe, str(target)], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "binary", result.stderr

@@ -79,7 +79,8 @@ def derived(tmp_path_factory):
       job_databases = local.job_databases, job_connections = local.job_connections,
       connections = local.connections, job_capacity = local.job_capacity,
       bucket_names = local.bucket_names, buckets = local.buckets, log_groups = local.log_groups,
-      glue_python_modules = local.glue_python_modules, failure_pattern = local.job_failure_event_pattern,
+      job_python_modules = local.job_python_modules, log_group_prefixes = local.job_log_group_prefixes,
+      vpc_api_services = local.vpc_job_api_services, failure_pattern = local.job_failure_event_pattern,
       athena_query_files = local.athena_query_files, name_prefix = local.name_prefix,
       secrets = { for k, s in local.secrets : k => s.name }
     }""",
@@ -123,8 +124,34 @@ def test_triggers_and_crawlers_come_out_of_the_definition(derived):
 def test_capacity_defaults_and_python_module_pins(derived):
     assert all(c == {"worker_type": "G.1X", "number_of_workers": 2} for c in derived["job_capacity"].values())
     requirements = (REPO_DIR / "requirements.txt").read_text()
-    for pin in derived["glue_python_modules"].split(","):
-        assert re.search(rf"^{re.escape(pin)}$", requirements, re.M), pin
+    assert derived["job_python_modules"]["transform"] == [re.search(r"^pycountry==\S+$", requirements, re.M)[0]]
+    for pins in derived["job_python_modules"].values():
+        for pin in pins:
+            assert re.search(rf"^{re.escape(pin)}$", requirements, re.M), pin
+
+
+def test_names_carry_the_environment(derived):
+    assert {job["name"] for job in derived["jobs"].values()} == {
+        "totesys-dev-ingest", "totesys-dev-transform", "totesys-dev-load"}
+    assert derived["failure_pattern"]["detail"]["jobName"] == [
+        "totesys-dev-ingest", "totesys-dev-load", "totesys-dev-transform"]
+    assert derived["jobs"]["transform"]["arguments"]["--ingest-job-name"] == "totesys-dev-ingest"
+    assert derived["jobs"]["load"]["arguments"]["--transform-job-name"] == "totesys-dev-transform"
+
+
+def test_each_job_logs_to_the_glue_5_groups_of_its_own_prefix(derived):
+    assert derived["log_group_prefixes"]["ingest"] == "/aws-glue/jobs/totesys-dev-ingest"
+    for key, prefix in derived["log_group_prefixes"].items():
+        assert derived["log_groups"][f"{key}-output"] == f"{prefix}/output"
+        assert derived["log_groups"][f"{key}-error"] == f"{prefix}/error"
+    assert not any("logs-v2" in group for group in derived["log_groups"].values())
+
+
+def test_the_jobs_in_the_vpc_need_endpoints_for_every_api_they_call(derived):
+    assert derived["vpc_api_services"] == {
+        "ingest": ["glue", "kms", "logs", "monitoring", "secretsmanager"],
+        "load": ["glue", "kms", "logs", "monitoring", "secretsmanager"],
+    }
 
 
 def test_names_fit_aws_limits(derived):

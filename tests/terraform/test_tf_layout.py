@@ -30,7 +30,7 @@ CONCERNS = {
 }
 
 # Booleans and a free-form tag map have no set of values to validate against.
-UNVALIDATED_VARIABLES = {"tags", "create_s3_gateway_endpoint", "allow_https_egress_to_internet"}
+UNVALIDATED_VARIABLES = {"tags", "create_s3_gateway_endpoint", "schedule_enabled"}
 
 # Attributes that name a resource in AWS.
 NAME_ATTRIBUTES = ("name", "bucket", "alarm_name", "dashboard_name", "name_prefix")
@@ -85,7 +85,8 @@ def test_enumerated_variables_are_validated_against_their_values(tf):
         "glue_version",
         "glue_worker_type",
         "log_retention_days",
-        "interface_endpoint_services",
+        "aws_api_route",
+        "existing_interface_endpoints",
     ):
         conditions = [v["condition"] for v in tf.variables[name].body["validation"]]
         assert any("contains(" in condition for condition in conditions), f"var.{name} lists its values"

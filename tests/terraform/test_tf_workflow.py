@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.terraform.tfconfig import WORKFLOW_FILE, code_of, references, unquote
+from tests.terraform.tfconfig import WORKFLOW_FILE, code_of, event_pattern, references, unquote
 
 PLACEHOLDER = re.compile(r"\$\{([a-z_]+)\}")
 GLUE_JOB_STATES = {"SUCCEEDED", "STOPPED", "FAILED", "TIMEOUT"}
@@ -57,6 +57,7 @@ def test_templatefile_fills_exactly_the_placeholders_of_the_definition(tf):
     used = set(PLACEHOLDER.findall(WORKFLOW_FILE.read_text()))
     assert used == _template_variables(tf)
     assert used == {
+        "name_prefix",
         "ingestion_zone_uri",
         "processed_zone_uri",
         "source_secret_id",
@@ -208,10 +209,52 @@ def test_crawlers_keep_the_jobs_tables_and_skip_bookkeeping(tf):
     policy = crawler["schema_change_policy"][0]
     assert policy["update_behavior"] == '"LOG"' and policy["delete_behavior"] == '"LOG"'
     assert crawler["recrawl_policy"][0]["recrawl_behavior"] == '"CRAWL_NEW_FOLDERS_ONLY"'
-    exclusions = crawler["s3_target"][0]["exclusions"]
-    for bookkeeping in ("_manifests", "_state", "_changes", "_deletions"):
-        assert f'"{bookkeeping}/**"' in exclusions, bookkeeping
+    assert crawler["s3_target"][0]["exclusions"] == "${each.value.exclusions}"
     assert "local.workflow.catalog.databases" in code_of(crawler["s3_target"][0]["path"])
+
+
+def _excluded(key: str, exclusions: list[str]) -> bool:
+    """Glue's exclusion globs: ``**`` crosses folders, ``*`` stays within one."""
+    patterns = [re.escape(glob).replace(r"\*\*", ".*").replace(r"\*", "[^/]*") for glob in exclusions]
+    return any(re.fullmatch(pattern, key) for pattern in patterns)
+
+
+def test_the_processed_crawler_leaves_out_all_but_the_facts(workflow):
+    """What the transformation registers itself (dimension, deletion and quarantine snapshots, each pointing at
+    its latest run folder) or keeps as bookkeeping, a crawl would turn into tables over every run folder."""
+    from totes.manifests import manifest_prefix
+    from totes.star import DIMENSIONS, FACTS, SOURCE_DELETION
+    from totes.transform.run import changes_prefix, current_prefix, quarantine_prefix
+
+    exclusions = workflow["catalog"]["crawlers"]["processed"]["exclusions"]
+    run = "20261203T120000000Z-0a1b2c3d"
+    registered_by_the_job = [
+        *(f"{table.name}/run_id={run}/part-0.parquet" for table in (*DIMENSIONS, SOURCE_DELETION)),
+        f"{quarantine_prefix('payment', run)}/part-0.parquet",
+        f"{current_prefix('payment', run)}/part-0.parquet",
+        f"{changes_prefix('dim_staff', run)}/part-0.parquet",
+        f"{manifest_prefix('totesys-dev-transform')}{run}.json",
+        "_state/bookmarks/totesys-dev-transform.json",
+        "_preflight/probe",
+    ]
+    for key in registered_by_the_job:
+        assert _excluded(key, exclusions), key
+    for fact in FACTS:
+        key = f"{fact.name}/run_id={run}/created_year=2024/created_month=11/part-0.parquet"
+        assert not _excluded(key, exclusions), key
+
+
+def test_the_ingestion_crawler_leaves_out_the_bookkeeping_only(workflow):
+    from totes.ingest.reconcile import deletions_prefix, state_prefix
+    from totes.tables import SOURCE_TABLES
+
+    exclusions = workflow["catalog"]["crawlers"]["ingestion"]["exclusions"]
+    run = "20261203T120000000Z-0a1b2c3d"
+    for key in (f"{deletions_prefix('payment', run)}/part-0.parquet", f"{state_prefix('payment', run)}/x",
+                "_manifests/totesys-dev-ingest/x.json", "_state/bookmarks/totesys-dev-ingest.json"):
+        assert _excluded(key, exclusions), key
+    for table in SOURCE_TABLES:
+        assert not _excluded(f"{table.name}/ingest_date=2024-11-01/run_id={run}/part-0.parquet", exclusions)
 
 
 def test_named_queries_are_the_shared_sql_files(tf):
@@ -226,33 +269,41 @@ def test_named_queries_are_the_shared_sql_files(tf):
 
 
 @pytest.mark.parametrize("kind", ["jobs", "crawlers"])
-def test_glue_names_start_with_the_project_prefix(tf, workflow, kind):
+def test_glue_names_carry_the_environment(tf, workflow, kind):
+    """A second environment in the same account gets names of its own (the precondition says so at plan)."""
     project = unquote(tf.variables["project"].body["default"])
+    environment = unquote(tf.variables["environment"].body["default"])
     items = workflow["jobs"] if kind == "jobs" else workflow["catalog"]["crawlers"]
     for item in items.values():
-        assert item["name"].startswith(f"{project}-")
-    assert workflow["name"].startswith(f"{project}-")
+        assert item["name"].startswith(f"{project}-{environment}-")
+    assert workflow["name"].startswith(f"{project}-{environment}-")
+    for resource in ("aws_glue_job", "aws_glue_crawler"):
+        conditions = [p["condition"] for p in tf.get("resource", resource, "this").body["lifecycle"][0]["precondition"]]
+        assert any("local.name_prefix" in references(c) and "startswith(" in c for c in conditions), resource
 
 
-def test_failure_rule_uses_the_shared_pattern_verbatim(tf):
+def test_downstream_jobs_read_the_manifests_of_this_environment_s_jobs(workflow):
+    arguments = {key: job["arguments"] for key, job in workflow["jobs"].items()}
+    assert arguments["transform"]["--ingest-job-name"] == workflow["jobs"]["ingest"]["name"]
+    assert arguments["load"]["--transform-job-name"] == workflow["jobs"]["transform"]["name"]
+
+
+def test_failure_rule_uses_the_shared_pattern_with_the_environment_s_job_names(tf):
     rule = tf.get("resource", "aws_cloudwatch_event_rule", "job_failure").body
     assert rule["event_pattern"] == "${jsonencode(local.job_failure_event_pattern)}"
     pattern_local = tf.locals["job_failure_event_pattern"]
-    assert (
-        pattern_local.startswith("${jsondecode(file(")
-        and "workflow/job_failure_event_pattern.json" in pattern_local
-    )
+    assert pattern_local.startswith("${jsondecode(templatefile(")
+    assert "workflow/job_failure_event_pattern.json" in pattern_local and "local.jobs" in references(pattern_local)
 
 
-def test_failure_pattern_covers_every_job_and_the_failure_states(workflow, failure_pattern):
-    assert failure_pattern["source"] == ["aws.glue"]
-    assert failure_pattern["detail-type"] == ["Glue Job State Change"]
-    assert {"FAILED", "TIMEOUT", "STOPPED"} <= set(failure_pattern["detail"]["state"])
-    names = failure_pattern["detail"]["jobName"]
-    for job in workflow["jobs"].values():
-        assert any(
-            job["name"].startswith(n["prefix"]) if isinstance(n, dict) else job["name"] == n for n in names
-        ), f"{job['name']} failures would not match the pattern"
+def test_failure_pattern_names_exactly_this_environment_s_jobs(workflow):
+    names = [job["name"] for job in workflow["jobs"].values()]
+    pattern = event_pattern(names)
+    assert pattern["source"] == ["aws.glue"]
+    assert pattern["detail-type"] == ["Glue Job State Change"]
+    assert {"FAILED", "TIMEOUT", "STOPPED"} <= set(pattern["detail"]["state"])
+    # Exact names, no prefix: "totesys-dev-" would also match a project "totesys-dev"'s prod jobs.
+    assert pattern["detail"]["jobName"] == sorted(names)
 
 
 def test_failure_events_reach_the_email_topic(tf):

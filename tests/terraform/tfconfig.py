@@ -224,9 +224,19 @@ def references(text: str) -> set[str]:
     return found
 
 
+# What Terraform fills in for ${name_prefix} with the variables' defaults (project "totesys", environment "dev").
+DEFAULT_NAME_PREFIX = "totesys-dev"
+
+
 def workflow_definition() -> dict:
-    return json.loads(WORKFLOW_FILE.read_text())
+    """workflow/workflow.json with the names of the default environment; the other placeholders left as they are."""
+    return json.loads(WORKFLOW_FILE.read_text().replace("${name_prefix}", DEFAULT_NAME_PREFIX))
 
 
-def event_pattern() -> dict:
-    return json.loads(EVENT_PATTERN_FILE.read_text())
+def event_pattern(job_names: list[str] | None = None) -> dict:
+    """The failure pattern as Terraform renders it, for ``job_names`` (default: the local workflow's jobs)."""
+    from totes.local.workflow import failure_event_pattern, load_workflow, local_workflow_variables
+
+    if job_names is None:
+        job_names = [job.name for job in load_workflow(local_workflow_variables()).jobs.values()]
+    return json.loads(failure_event_pattern(job_names, EVENT_PATTERN_FILE))
