@@ -71,6 +71,7 @@ def workflow(state_dir: str, ingestion_zone: str, processed_zone: str, warm_seed
     from totes.local.workflow import load_workflow
 
     variables = {
+        "name_prefix": settings.LOCAL_NAME_PREFIX,
         "ingestion_zone_uri": ingestion_zone,
         "processed_zone_uri": processed_zone,
         "source_secret_id": settings.SOURCE_SECRET_ID,

@@ -12,7 +12,7 @@ import logging
 
 from totes.bookmarks import ENABLE, JobBookmark
 from totes.catalog import add_partitions, ensure_database, ensure_table, glue_columns, table_input
-from totes.ingest.run import expected_spark_schema
+from totes.tables import expected_spark_schema
 from totes.logs import log_event
 from totes.manifests import RunManifest, list_manifests, read_manifest
 from totes.star import star_table

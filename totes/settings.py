@@ -26,9 +26,12 @@ WAREHOUSE_READONLY_SECRET_ID = "totesys/warehouse-readonly"  # dashboards and an
 INGESTION_DATABASE = "totesys_ingestion"
 PROCESSED_DATABASE = "totesys_processed"
 
-INGEST_JOB_NAME = "totesys-ingest"
-TRANSFORM_JOB_NAME = "totesys-transform"
-LOAD_JOB_NAME = "totesys-load"
+# The local stack's "${name_prefix}" of workflow/workflow.json: Terraform fills in "<project>-<environment>"
+# (totesys-dev-ingest, ...), so two environments in one account never share a job, workflow or crawler name.
+LOCAL_NAME_PREFIX = "totesys"
+INGEST_JOB_NAME = f"{LOCAL_NAME_PREFIX}-ingest"
+TRANSFORM_JOB_NAME = f"{LOCAL_NAME_PREFIX}-transform"
+LOAD_JOB_NAME = f"{LOCAL_NAME_PREFIX}-load"
 
 # Ingestion read window (README, "The bookmark guarantee"). The upper bound trails the database clock by
 # READ_LAG_SECONDS and never passes the start of the oldest open transaction; each delta re-reads the last

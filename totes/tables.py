@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pyspark.sql import types as T
+
 
 @dataclass(frozen=True)
 class Column:
@@ -187,3 +189,32 @@ def source_table(name: str) -> SourceTable:
     except KeyError:
         known = ", ".join(SOURCE_TABLES_BY_NAME)
         raise KeyError(f"unknown totesys table {name!r}; known tables: {known}") from None
+
+
+# The ingestion zone's parquet types of each PostgreSQL type: the ingest -> transform contract.
+_SPARK_TYPES = {
+    "integer": T.IntegerType(),
+    "text": T.StringType(),
+    "varchar(3)": T.StringType(),
+    "boolean": T.BooleanType(),
+    "timestamp(3)": T.TimestampType(),
+    "numeric(10,2)": T.DecimalType(10, 2),
+    '"PaymentTypeName"': T.StringType(),
+    '"TransactionType"': T.StringType(),
+}
+
+
+def expected_spark_schema(table: SourceTable) -> T.StructType:
+    """The schema of a table's parquet files in the ingestion zone: the contract with the transformation job."""
+    return T.StructType(
+        [T.StructField(column.name, _SPARK_TYPES[column.pg_type], column.nullable) for column in table.columns]
+    )
+
+
+# A reconciliation's deletion records (<ingestion zone>/_deletions/<table>/run_id=<run>/), which the
+# transformation reads: one row per source row found deleted.
+DELETION_SCHEMA = T.StructType([
+    T.StructField("source_id", T.IntegerType(), False),
+    T.StructField("last_updated", T.TimestampType(), False),  # of the last version ingested
+    T.StructField("detected_at", T.TimestampType(), False),  # the database clock when the run started
+])

@@ -24,12 +24,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.e2e.conftest import VERSIONS_IN_SOURCE, check_warehouse_against_source
-from totes.local.alerts import EVENT_PATTERN_FILE, EventPattern, LocalEventBus
+from totes.local.alerts import EventPattern, LocalEventBus
 from totes.local.runner import LocalWorkflowRunner, WorkflowRunResult, run_job_script
 from totes.local.workflow import Workflow, load_workflow
 from totes.manifests import RunManifest, list_manifests
 from totes.secrets import DatabaseCredentials, LocalSecretProvider
 from totes.settings import (
+    LOCAL_NAME_PREFIX,
     LOCAL_SECRETS_DIR,
     SOURCE_SECRET_ID,
     TRANSFORM_JOB_NAME,
@@ -132,6 +133,7 @@ class WorkflowUnderTest:
     # -- running ---------------------------------------------------------------------------------------------
     def workflow(self) -> Workflow:
         workflow = load_workflow({
+            "name_prefix": LOCAL_NAME_PREFIX,
             "ingestion_zone_uri": self.ingestion.uri, "processed_zone_uri": self.processed.uri,
             "source_secret_id": SOURCE_SECRET_ID, "warehouse_secret_id": WAREHOUSE_SECRET_ID,
             "ingestion_database": "bad_input_ingestion", "processed_database": "bad_input_processed",
@@ -154,7 +156,7 @@ class WorkflowUnderTest:
             run_job_script(script, argv)
 
         bus = LocalEventBus(self.state_dir / "events.jsonl", self.mail_dir,
-                            EventPattern.from_file(EVENT_PATTERN_FILE))
+                            EventPattern.for_jobs([job.name for job in workflow.jobs.values()]))
         runner = LocalWorkflowRunner(workflow, state_dir=self.state_dir, run_script=run_script, event_bus=bus)
         return runner.run()
 

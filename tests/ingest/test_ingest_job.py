@@ -7,7 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from totes.bookmarks import JobBookmark
-from totes.ingest.run import IngestionRun, SourceReader, expected_spark_schema
+from totes.ingest.run import IngestionRun, SourceReader
+from totes.tables import expected_spark_schema
 from totes.source.simulator import simulate
 from totes.spark_session import use_pipeline_sql_conf
 from totes.source.database import connect

@@ -13,7 +13,8 @@ import warnings
 import pytest
 from moto.events.models import EventPattern as MotoEventPattern
 
-from totes.local.alerts import EVENT_PATTERN_FILE, EventPattern, LocalEventBus, job_state_change_event
+from totes.local.alerts import EventPattern, LocalEventBus, job_state_change_event
+from totes.local.workflow import failure_event_pattern
 from totes.local.runner import JobRun, LocalWorkflowRunner
 
 from tests.local.fake_jobs import APPEND_NAME, FAIL, SLEEP_FOREVER, chain_workflow
@@ -57,18 +58,21 @@ def test_the_event_has_the_shape_eventbridge_delivers():
     ("STOPPED", "totesys-load", True),
     ("SUCCEEDED", "totesys-load", False),
     ("FAILED", "other-team-job", False),
+    # Another environment's job in the same account, whose name starts the same way.
+    ("FAILED", "totesys-ingest-staging", False),
 ])
 def test_the_pattern_file_decides_which_events_alert(state, job_name, alerts):
     event = job_state_change_event(_job_run(state, job_name))
     # The project's matcher and moto's EventBridge matcher (what put_events uses) agree on the pattern file.
-    assert EventPattern.from_file().matches(event) is alerts
-    assert MotoEventPattern.load(EVENT_PATTERN_FILE.read_text()).matches_event(event) is alerts
+    assert EventPattern.for_local_workflow().matches(event) is alerts
+    local_jobs = ["totesys-ingest", "totesys-transform", "totesys-load"]
+    assert MotoEventPattern.load(failure_event_pattern(local_jobs)).matches_event(event) is alerts
 
 
 def test_an_event_from_another_source_does_not_alert():
     event = job_state_change_event(_job_run("FAILED"))
     event["source"] = "aws.states"
-    assert not EventPattern.from_file().matches(event)
+    assert not EventPattern.for_local_workflow().matches(event)
 
 
 def test_a_failed_job_sends_an_email_with_what_happened_and_where_to_look(tmp_path):

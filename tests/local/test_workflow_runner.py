@@ -13,9 +13,8 @@ from totes.local.runner import (
     LocalWorkflowRunner,
     WorkflowAlreadyRunningError,
     WorkflowRunLog,
-    local_workflow_variables,
 )
-from totes.local.workflow import load_workflow
+from totes.local.workflow import load_workflow, local_workflow_variables
 from totes.manifests import RunManifest, TableOutput, write_manifest
 from totes.zones import ZoneStore
 

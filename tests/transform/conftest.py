@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from totes.ingest.run import expected_spark_schema
+from totes.tables import expected_spark_schema
 from totes.parquet_io import arrow_schema
 from totes.manifests import RunManifest, TableOutput, list_manifests, new_run_id, write_manifest
 from totes.settings import INGEST_JOB_NAME, REPO_DIR, TRANSFORM_JOB_NAME

@@ -15,7 +15,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 from pyspark.sql.types import _parse_datatype_string
 
-from totes.ingest.run import expected_spark_schema
+from totes.tables import expected_spark_schema
 from totes.tables import SourceTable, source_table
 from totes.transform.staging import stage
 

@@ -15,7 +15,7 @@ from chispa import assert_df_equality
 from pyspark.sql import types as T
 
 from tests.transform.rows import any_row_order, good_row, ingested_df, null_row
-from totes.ingest.run import expected_spark_schema
+from totes.tables import expected_spark_schema
 from totes.tables import ADDRESS, PAYMENT, SALES_ORDER
 from totes.transform.contracts import (
     InputSchemaError,

@@ -22,7 +22,7 @@ from tests.transform.rows import (
     names_and_types,
     null_row,
 )
-from totes.ingest.run import expected_spark_schema
+from totes.tables import expected_spark_schema
 from totes.tables import (
     ADDRESS,
     PAYMENT,

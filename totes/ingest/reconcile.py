@@ -44,7 +44,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from totes.bookmarks import JobBookmark
-from totes.ingest.run import SourceReader, expected_spark_schema, transformation_ctx
+from totes.ingest.run import SourceReader, transformation_ctx
+from totes.tables import DELETION_SCHEMA, expected_spark_schema
 from totes.ingest.source_schema import check_source_schema
 from totes.ingest.window import format_timestamp, parse_timestamp
 from totes.logs import log_event
@@ -65,11 +66,6 @@ KEYS_PER_QUERY = 20_000
 # Above this many differing rows one partitioned read of the table is cheaper than many id-list queries.
 MAX_KEYS_BY_LIST = 200_000
 
-DELETION_SCHEMA = T.StructType([
-    T.StructField("source_id", T.IntegerType(), False),
-    T.StructField("last_updated", T.TimestampType(), False),  # of the last version ingested
-    T.StructField("detected_at", T.TimestampType(), False),  # the database clock when the run started
-])
 STATE_SCHEMA = T.StructType([
     T.StructField("source_id", T.IntegerType(), False),
     T.StructField("last_updated", T.TimestampType(), False),

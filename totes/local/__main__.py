@@ -28,13 +28,12 @@ from totes.local.runner import (
     WorkflowRunResult,
     default_runner,
     ensure_log_file,
-    local_workflow_variables,
 )
 from totes.local.schedule import DEFAULT_INTERVAL_SECONDS, Schedule, source_activity
 from totes.local.spark import get_local_spark
 from totes.local.status import DEFAULT_LIMIT, workflow_status
 from totes.local.summary import format_run_summary
-from totes.local.workflow import Workflow, load_workflow
+from totes.local.workflow import Workflow, load_workflow, local_workflow_variables
 from totes.zones import ZoneStore
 
 logger = logging.getLogger("totes.local")

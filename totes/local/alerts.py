@@ -1,8 +1,8 @@
 """Job state change events and failure alerts: the local stand-in for Glue → EventBridge → SNS email.
 
 On AWS, Glue publishes a "Glue Job State Change" event whenever a job run ends (SUCCEEDED, FAILED, TIMEOUT,
-STOPPED); the EventBridge rule Terraform builds from ``workflow/job_failure_event_pattern.json`` sends the
-matching ones to an SNS topic with an email subscription. Locally, for every job run that ends, the runner
+STOPPED); the EventBridge rule Terraform builds from ``workflow/job_failure_event_pattern.json`` (filled with the
+names of the environment's jobs) sends the matching ones to an SNS topic with an email subscription. Locally, for every job run that ends, the runner
 calls :meth:`LocalEventBus.publish_job_run`, which
 
 1. builds the event exactly as EventBridge delivers it (:func:`job_state_change_event`),
@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from totes import settings
+from totes.local.workflow import EVENT_PATTERN_FILE, failure_event_pattern, load_workflow, local_workflow_variables
 from totes.logs import log_event
 
 if TYPE_CHECKING:
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("totes.local")
 
-EVENT_PATTERN_FILE = settings.REPO_DIR / "workflow" / "job_failure_event_pattern.json"
 DETAIL_TYPE = "Glue Job State Change"
 SOURCE = "aws.glue"
 SEVERITY = {"SUCCEEDED": "INFO", "FAILED": "ERROR", "TIMEOUT": "ERROR", "ERROR": "ERROR", "STOPPED": "WARN"}
@@ -99,8 +99,13 @@ class EventPattern:
         self._pattern = _MotoEventPattern.load(text)
 
     @classmethod
-    def from_file(cls, path: Path = EVENT_PATTERN_FILE) -> "EventPattern":
-        return cls(path.read_text())
+    def for_jobs(cls, job_names: list[str], path: Path = EVENT_PATTERN_FILE) -> "EventPattern":
+        """The rule Terraform creates for these jobs, from the shared pattern file."""
+        return cls(failure_event_pattern(job_names, path))
+
+    @classmethod
+    def for_local_workflow(cls) -> "EventPattern":
+        return cls.for_jobs([job.name for job in load_workflow(local_workflow_variables()).jobs.values()])
 
     def matches(self, event: dict) -> bool:
         return bool(self._pattern.matches_event(event))
@@ -208,7 +213,7 @@ class LocalEventBus:
                  smtp_host: str | None = None, smtp_port: int | None = None):
         self.events_log = events_log
         self.mail_dir = mail_dir
-        self.pattern = pattern or EventPattern.from_file()
+        self.pattern = pattern or EventPattern.for_local_workflow()
         self.smtp_host = smtp_host if smtp_host is not None else os.environ.get(SMTP_HOST_ENV)
         self.smtp_port = smtp_port or int(os.environ.get(SMTP_PORT_ENV, "1025"))
 

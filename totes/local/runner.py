@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from totes import logs, settings
-from totes.local.workflow import JobDefinition, Trigger, Workflow, load_workflow
+from totes.local.workflow import JobDefinition, Trigger, Workflow, load_workflow, local_workflow_variables
 from totes.logs import log_event
 from totes.manifests import RunManifest, list_manifests
 from totes.zones import ZoneStore
@@ -83,18 +83,6 @@ class JobRunTimeout(JobRunInterrupted):
 
 class JobRunStopped(JobRunInterrupted):
     state = STOPPED
-
-
-def local_workflow_variables() -> dict[str, str]:
-    """Values of the workflow placeholders on the local stack (Terraform fills the same names on AWS)."""
-    return {
-        "ingestion_zone_uri": settings.LOCAL_INGESTION_ZONE,
-        "processed_zone_uri": settings.LOCAL_PROCESSED_ZONE,
-        "source_secret_id": settings.SOURCE_SECRET_ID,
-        "warehouse_secret_id": settings.WAREHOUSE_SECRET_ID,
-        "ingestion_database": settings.INGESTION_DATABASE,
-        "processed_database": settings.PROCESSED_DATABASE,
-    }
 
 
 @dataclass

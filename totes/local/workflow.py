@@ -7,9 +7,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from totes import settings
 from totes.settings import REPO_DIR
 
 WORKFLOW_FILE = REPO_DIR / "workflow" / "workflow.json"
+EVENT_PATTERN_FILE = REPO_DIR / "workflow" / "job_failure_event_pattern.json"
 _PLACEHOLDER = re.compile(r"\$\{([a-z_]+)\}")
 
 
@@ -58,6 +60,25 @@ def render(text: str, variables: dict[str, str]) -> str:
         return variables[name]
 
     return _PLACEHOLDER.sub(substitute, text)
+
+
+def local_workflow_variables() -> dict[str, str]:
+    """Values of the workflow placeholders on the local stack (Terraform fills the same names on AWS)."""
+    return {
+        "name_prefix": settings.LOCAL_NAME_PREFIX,
+        "ingestion_zone_uri": settings.LOCAL_INGESTION_ZONE,
+        "processed_zone_uri": settings.LOCAL_PROCESSED_ZONE,
+        "source_secret_id": settings.SOURCE_SECRET_ID,
+        "warehouse_secret_id": settings.WAREHOUSE_SECRET_ID,
+        "ingestion_database": settings.INGESTION_DATABASE,
+        "processed_database": settings.PROCESSED_DATABASE,
+    }
+
+
+def failure_event_pattern(job_names: list[str], path: Path = EVENT_PATTERN_FILE) -> str:
+    """The EventBridge pattern of the failure alerts for exactly these jobs, as Terraform renders it: by exact
+    name, so that no other environment's or team's job (a longer name with the same prefix) alerts here."""
+    return render(path.read_text(), {"job_names": json.dumps(sorted(job_names))})
 
 
 def load_workflow(variables: dict[str, str], path: Path = WORKFLOW_FILE) -> Workflow:

@@ -8,7 +8,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from totes.ingest.run import expected_spark_schema
+from totes.tables import expected_spark_schema
 from totes.parquet_io import arrow_schema, parquet_schema
 from totes.tables import SourceTable
 

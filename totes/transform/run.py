@@ -31,15 +31,13 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from totes.bookmarks import ENABLE, JobBookmark
-from totes.ingest.reconcile import DELETION_SCHEMA
-from totes.ingest.run import expected_spark_schema
 from totes.logs import log_event
 from totes.manifests import RunManifest, TableOutput, list_manifests, write_manifest
 from totes.parquet_io import WrittenOutput, run_id_of_input_file, write_parquet
 from totes.spark_frames import empty_frame
 from totes.spark_errors import file_failure, is_java_error, names_a_file
 from totes.star import AUDIT_TABLES, DIMENSIONS, FACTS, SOURCE_DELETION, star_table
-from totes.tables import source_table
+from totes.tables import DELETION_SCHEMA, expected_spark_schema, source_table
 from totes.transform import dimensions as dims
 from totes.transform.contracts import (
     InputReadError,
