@@ -19,11 +19,22 @@ JDBC_DRIVERS = {
     "redshift": "com.amazon.redshift.jdbc.Driver",
 }
 JDBC_CONNECTION_TYPES = tuple(JDBC_DRIVERS)
-# Glue's own option names and what Spark's JDBC source calls them; everything else passes through to Spark,
-# as Glue documents ("all other option name/value pairs are passed directly to the SparkSQL DataSource").
+# Glue's own option names and what Spark's JDBC source calls them; every other option passes through to Spark.
 _GLUE_ONLY_OPTIONS = {"sampleQuery", "dbtable", "url", "user", "password", "jobBookmarkKeys",
                       "jobBookmarkKeysSortOrder", "enablePartitioningForSampleQuery", "hashfield",
                       "hashexpression", "hashpartitions"}
+# The connection options Glue documents for its JDBC connection types: the JDBC page
+# (https://docs.aws.amazon.com/glue/latest/dg/aws-glue-programming-etl-connect-jdbc-home.html) and the general
+# options (bookmark keys). That page passes "all other option name/value pairs" to the Spark data source for
+# redshift only; its older versions said so for every JDBC type. So any other option passes through here as
+# the older text describes, with a warning that Glue may ignore it (local_glue/README.md, "Connection options").
+GLUE_DOCUMENTED_JDBC_OPTIONS = frozenset({
+    "useConnectionProperties", "connectionName", "databaseName", "url", "dbtable", "user", "password",
+    "customJdbcDriverS3Path", "customJdbcDriverClassName", "bulkSize", "hashfield", "hashexpression",
+    "hashpartitions", "sampleQuery", "enablePartitioningForSampleQuery", "sampleSize", "jobBookmarkKeys",
+    "jobBookmarkKeysSortOrder",
+})
+_PASS_THROUGH_DOCUMENTED_FOR = ("redshift",)
 # Glue's default number of parallel JDBC reads when partitioning is asked for without hashpartitions.
 _GLUE_DEFAULT_HASHPARTITIONS = 7
 
@@ -49,6 +60,9 @@ class _DynamicFrameReader:
                 f"transformation_ctx {transformation_ctx!r} asks for a Glue-managed JDBC bookmark; the local "
                 "emulation does not provide them (see local_glue/README.md)"
             )
+        undocumented = sorted(set(options) - GLUE_DOCUMENTED_JDBC_OPTIONS)
+        if undocumented and connection_type not in _PASS_THROUGH_DOCUMENTED_FOR:
+            self._glue_context._warn_undocumented(connection_type, undocumented)
         options.setdefault("driver", JDBC_DRIVERS[connection_type])
         return DynamicFrame(self._glue_context._read_jdbc(options), self._glue_context, transformation_ctx)
 
@@ -61,9 +75,21 @@ class GlueContext:
         self.spark_session = SparkSession(spark_context)
         self.create_dynamic_frame = _DynamicFrameReader(self)
         self.bookmarks_active = False  # set by Job.init from --job-bookmark-option
+        self._warned_undocumented: set[tuple[str, tuple[str, ...]]] = set()
 
     def get_logger(self) -> logging.Logger:
         return logging.getLogger("awsglue")
+
+    def _warn_undocumented(self, connection_type: str, options: list[str]) -> None:
+        """Once per GlueContext and set of options: a job reads many tables with the same options."""
+        key = (connection_type, tuple(options))
+        if key in self._warned_undocumented:
+            return
+        self._warned_undocumented.add(key)
+        self.get_logger().warning(
+            "connection options %s are not among the JDBC options Glue documents for %s: passed to Spark's "
+            "JDBC source here, which Glue documents for redshift only, so Glue may ignore them",
+            ", ".join(options), connection_type)
 
     def _read_jdbc(self, options: dict):
         for required in ("url", "dbtable"):

@@ -84,3 +84,27 @@ def test_partitioned_sample_query_must_end_with_and_or_where(glue_context, empty
             connection_type="postgresql",
             connection_options=_jdbc_options(reader, dbtable="department", enablePartitioningForSampleQuery="true",
                                              hashexpression="department_id", sampleQuery="SELECT * FROM department"))
+
+
+def test_an_option_glue_does_not_document_is_passed_on_with_one_warning(glue_context, empty_source_db, caplog):
+    _owner, reader = empty_source_db
+    options = _jdbc_options(reader, dbtable="currency", sampleQuery="SELECT 1 AS one", fetchsize="100")
+
+    with caplog.at_level("WARNING", logger="awsglue"):
+        for _ in range(2):
+            frame = glue_context.create_dynamic_frame.from_options(connection_type="postgresql",
+                                                                   connection_options=options)
+            assert frame.toDF().collect()[0].one == 1
+
+    warnings = [record.getMessage() for record in caplog.records if record.name == "awsglue"]
+    assert len(warnings) == 1
+    assert "fetchsize" in warnings[0] and "not among the JDBC options Glue documents for postgresql" in warnings[0]
+
+
+def test_documented_options_read_without_a_warning(glue_context, empty_source_db, caplog):
+    _owner, reader = empty_source_db
+    with caplog.at_level("WARNING", logger="awsglue"):
+        glue_context.create_dynamic_frame.from_options(
+            connection_type="postgresql", connection_options=_jdbc_options(reader, dbtable="department")).toDF()
+
+    assert not [record for record in caplog.records if record.name == "awsglue"]
