@@ -195,3 +195,22 @@ bench: venv jdbc-driver db-up $(VENV)/.bench-installed ## Benchmarks at scales 1
 .PHONY: bench-quick
 bench-quick: ## Benchmarks in quick mode (scales 0.1 and 1), a smoke check → bench/results/tmp/quick/
 	@$(MAKE) --no-print-directory bench BENCH_MODE=quick
+
+# --- Deploy rehearsal (README "Deploy rehearsal"): the deployed shape against a local AWS API emulator ---------
+export TOTES_AWS_PORT ?= 55433
+
+.PHONY: aws-up
+aws-up: venv ## Start the local AWS API emulator (moto server) on 127.0.0.1:55433 (TOTES_AWS_PORT); reuses a running one
+	@scripts/local_aws.sh start
+
+.PHONY: aws-down
+aws-down: ## Stop the local AWS API emulator
+	@scripts/local_aws.sh stop
+
+.PHONY: aws-status
+aws-status: ## Is the local AWS API emulator running?
+	@scripts/local_aws.sh status
+
+.PHONY: rehearsal-jars
+rehearsal-jars: ## Fetch the rehearsal's S3A jars (hadoop-aws, AWS SDK bundle: jvm-dependencies-s3a.txt) with mvn; checks SHA-256
+	@scripts/fetch_jars.sh jvm-dependencies-s3a.txt
