@@ -16,7 +16,8 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 # Spark hands timestamps to Python in the process's time zone; the jobs and the source work in UTC.
 export TZ := UTC
 export PYSPARK_PYTHON := $(CURDIR)/$(PY)
-JDBC_DRIVER := /usr/share/java/postgresql.jar
+# Where `make jdbc-driver` puts the jars of jvm-dependencies.txt (the JDBC driver) and Spark finds them.
+export TOTES_JARS_DIR ?= $(CURDIR)/.local/jars
 
 SCALE ?= 1
 SEED ?= 42
@@ -36,11 +37,9 @@ $(VENV)/.installed: requirements.txt
 .PHONY: venv
 venv: $(VENV)/.installed ## Create the virtualenv and install the pinned requirements
 
-$(JDBC_DRIVER):
-	apt-get update -qq && apt-get install -y -qq -o DPkg::Lock::Timeout=300 libpostgresql-jdbc-java >/dev/null
-
 .PHONY: jdbc-driver
-jdbc-driver: $(JDBC_DRIVER) ## Install the PostgreSQL JDBC driver (Debian libpostgresql-jdbc-java) if missing
+jdbc-driver: ## Fetch the PostgreSQL JDBC driver (Glue 5.1's, jvm-dependencies.txt) with mvn; checks its SHA-256
+	@scripts/fetch_jars.sh jvm-dependencies.txt $(TOTES_JARS_DIR)
 
 .PHONY: db-up
 db-up: ## Start the local PostgreSQL server (source and warehouse databases); reuses a running one
