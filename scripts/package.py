@@ -2,7 +2,8 @@
 ``--extra-py-files``, and the wheels of the third-party modules each job needs (``--additional-python-modules``).
 
 The zip holds what the Glue jobs import: the ``totes`` package without the local tooling (``totes/source``,
-the local database generator and simulator, and ``totes/local``, the local runtime) and without bytecode.
+the local database generator and simulator, and ``totes/local``, the local runtime) and without bytecode, plus
+the warehouse migrations (``sql/warehouse``, as ``totes/warehouse/sql``), which the load job's pre-flight reads.
 It is reproducible: entries sorted, timestamps and permissions fixed, so the same code always gives the same
 bytes, and Terraform's ``filemd5`` (terraform/artifacts.tf) changes, and the zip is uploaded again, only when
 the code does.
@@ -42,6 +43,9 @@ GLUE_PLATFORM = ("--platform", "manylinux2014_x86_64", "--python-version", "3.11
 EXCLUDED_SUBPACKAGES = ("totes/source", "totes/local", "totes/dashboard")
 EXCLUDED_DIR_NAMES = {"__pycache__"}
 EXCLUDED_SUFFIXES = {".pyc", ".pyo"}
+# Files from outside the package that the jobs read on Glue, and the package folder they go to in the zip: the
+# warehouse migrations, whose latest version the load job's pre-flight requires (totes/warehouse/migrations.py).
+PACKAGE_DATA = {"sql/warehouse": "totes/warehouse/sql"}
 # The earliest time a zip entry can carry.
 FIXED_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o644
@@ -65,9 +69,16 @@ def package_files(repo_dir: Path = REPO_DIR) -> list[str]:
     return sorted(files)
 
 
+def package_data(repo_dir: Path = REPO_DIR) -> dict[str, Path]:
+    """The zip entries of PACKAGE_DATA, with the file each is copied from."""
+    return {f"{target}/{path.name}": path
+            for source, target in PACKAGE_DATA.items() for path in sorted((repo_dir / source).glob("*.sql"))}
+
+
 def build(output: Path = DEFAULT_OUTPUT, repo_dir: Path = REPO_DIR) -> list[str]:
     """Write the zip to ``output`` (replacing it) and return the entries written."""
-    entries = package_files(repo_dir)
+    data = package_data(repo_dir)
+    entries = sorted(package_files(repo_dir) + list(data))
     if f"{PACKAGE}/__init__.py" not in entries:
         raise FileNotFoundError(f"{repo_dir / PACKAGE / '__init__.py'} is missing: nothing to package")
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -78,7 +89,7 @@ def build(output: Path = DEFAULT_OUTPUT, repo_dir: Path = REPO_DIR) -> list[str]
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = (0o100000 | FILE_MODE) << 16
             info.create_system = 3  # Unix, whatever machine builds it
-            archive.writestr(info, (repo_dir / entry).read_bytes(), compresslevel=9)
+            archive.writestr(info, data.get(entry, repo_dir / entry).read_bytes(), compresslevel=9)
     # A half-written zip is never left where Terraform would upload it.
     partial.replace(output)
     return entries

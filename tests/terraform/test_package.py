@@ -4,6 +4,7 @@ import, without the local tooling, and is byte-for-byte reproducible so its file
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 import zipfile
@@ -42,11 +43,11 @@ def test_zip_holds_the_package_without_local_tooling_or_bytecode(built):
     assert names == sorted(names)
     assert not [n for n in names if n.startswith(("totes/source/", "totes/local/", "totes/dashboard/"))]
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
-    expected = sorted(
+    expected = sorted([
         p.relative_to(REPO_DIR).as_posix()
         for p in (REPO_DIR / "totes").rglob("*.py")
         if "__pycache__" not in p.parts and p.relative_to(REPO_DIR).parts[1] not in ("source", "local", "dashboard")
-    )
+    ] + [f"totes/warehouse/sql/{p.name}" for p in (REPO_DIR / "sql" / "warehouse").glob("*.sql")])
     assert names == expected
 
 
@@ -89,6 +90,22 @@ def test_zip_imports_alone(built, tmp_path):
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_load_job_s_migrations_are_read_from_the_zip_alone(built, tmp_path):
+    """On Glue there is no sql/ folder: the pre-flight's latest migration comes from the zip, the same files."""
+    probe = (
+        "import sys, json; sys.path.insert(0, sys.argv[1]); from totes.warehouse.migrations import discover; "
+        "print(json.dumps([[m.version, m.script, m.checksum] for m in discover()]))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe, str(built)], capture_output=True, text=True,
+                            cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    sys.path.insert(0, str(REPO_DIR))
+    from totes.warehouse.migrations import MIGRATIONS_DIR, discover
+
+    in_checkout = [[m.version, m.script, m.checksum] for m in discover(MIGRATIONS_DIR)]
+    assert in_checkout and json.loads(result.stdout) == in_checkout
 
 
 # --- the wheels of the jobs' python_modules -----------------------------------------------------------------

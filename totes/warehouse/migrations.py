@@ -15,6 +15,7 @@ Rules, as Flyway's, which operators know:
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import logging
 import re
 from dataclasses import dataclass
@@ -29,6 +30,9 @@ from totes.warehouse.errors import MigrationError
 logger = logging.getLogger("totes.warehouse")
 
 MIGRATIONS_DIR = REPO_DIR / "sql" / "warehouse"
+# The packaged library Glue loads (dist/totes.zip) has no sql/ folder: scripts/package.py puts the migrations
+# beside this module instead, where the load job's pre-flight finds the latest version on Glue.
+PACKAGED_MIGRATIONS = "sql"
 MIGRATIONS_TABLE = "schema_migrations"
 _FILE_NAME = re.compile(r"^V(?P<version>\d+)__(?P<description>[A-Za-z0-9_]+)\.sql$")
 # Any constant shared by every migrator of every warehouse; it only serialises concurrent migrate runs.
@@ -79,13 +83,23 @@ class MigrationResult:
     current_version: int | None
 
 
-def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """The migration files of ``directory`` in version order; a badly named file or a repeated version is an
-    error."""
+def default_migrations_dir():
+    """sql/warehouse of the checkout, or in the packaged library the copy beside this module (a folder inside
+    the zip, read through importlib.resources)."""
+    if MIGRATIONS_DIR.is_dir():
+        return MIGRATIONS_DIR
+    return importlib.resources.files(__package__) / PACKAGED_MIGRATIONS
+
+
+def discover(directory: Path | None = None) -> list[Migration]:
+    """The migration files of ``directory`` (default: :func:`default_migrations_dir`) in version order; a badly
+    named file or a repeated version is an error."""
+    directory = default_migrations_dir() if directory is None else directory
     if not directory.is_dir():
         raise MigrationError(f"no migrations folder {directory}")
     migrations: dict[int, Migration] = {}
-    for path in sorted(directory.glob("*.sql")):
+    for path in sorted((entry for entry in directory.iterdir() if entry.name.endswith(".sql")),
+                       key=lambda entry: entry.name):
         match = _FILE_NAME.match(path.name)
         if not match:
             raise MigrationError(f"{path.name}: a migration file is named V<number>__<description>.sql")
@@ -133,7 +147,7 @@ def pending_migrations(available: list[Migration], applied: list[AppliedMigratio
     return pending
 
 
-def migrate(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR) -> MigrationResult:
+def migrate(conn: psycopg.Connection, directory: Path | None = None) -> MigrationResult:
     """Apply every pending migration in one transaction and record each; returns what was applied."""
     available = discover(directory)
     # transaction() commits only a transaction it began; inside the caller's it would be a mere savepoint.
