@@ -56,3 +56,51 @@ def empty_source_db(request, source_owner_credentials, source_reader_credentials
         create_schema(conn)
     yield owner, dataclasses.replace(source_reader_credentials, dbname=name)
     drop_database(source_owner_credentials, name)
+
+
+def run_as_database_admin(statements: str, dbname: str = "postgres") -> None:
+    """SQL as the local cluster's superuser, the way a DBA changes roles (``scripts/local_pg.sh psql``, which
+    connects over the server's socket as ``postgres``); the statements travel on stdin, never on a command line."""
+    import subprocess
+
+    from totes.settings import REPO_DIR
+
+    subprocess.run([str(REPO_DIR / "scripts" / "local_pg.sh"), "psql", dbname], input=statements, text=True,
+                   check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def make_source_role(request, empty_source_db):
+    """Creates real login roles for this test's source database: ``make_source_role(tables, read_all_stats)``
+    grants USAGE on its schema, SELECT on ``tables`` (names) and, if asked, pg_read_all_stats; returns the
+    role's credentials. Every role is dropped afterwards."""
+    import dataclasses
+    import hashlib
+    import secrets
+
+    from psycopg import sql
+
+    from totes.source.database import connect
+
+    owner, reader = empty_source_db
+    made = []
+
+    def make(tables, read_all_stats: bool = False):
+        digest = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:8]
+        name = f"test_reader_{digest}_{len(made)}_{secrets.token_hex(3)}"
+        password = secrets.token_urlsafe(18)
+        role = sql.Identifier(name).as_string(None)
+        run_as_database_admin(f"CREATE ROLE {role} LOGIN PASSWORD '{password}';"
+                              + (f"GRANT pg_read_all_stats TO {role};" if read_all_stats else ""))
+        made.append(role)
+        with connect(owner) as conn:
+            conn.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+            for table in tables:
+                conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(table), sql.Identifier(name)))
+        return dataclasses.replace(reader, username=name, password=password)
+
+    yield make
+    for role in made:
+        # The privileges in the test's database go first: a role that still holds some cannot be dropped.
+        run_as_database_admin(f"DROP OWNED BY {role}", dbname=owner.dbname)
+        run_as_database_admin(f"DROP ROLE {role}")

@@ -11,6 +11,10 @@ class SourceUnavailableError(IngestionError):
     """The source database could not be reached or refused the credentials."""
 
 
+class SourceGrantError(IngestionError):
+    """The source role lacks a grant the read window needs; the message names the GRANT that fixes it."""
+
+
 class ZoneWriteError(IngestionError):
     """The ingestion zone refused a write (no space left, no permission)."""
 

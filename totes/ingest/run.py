@@ -28,13 +28,21 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from totes.bookmarks import ENABLE, JobBookmark
-from totes.ingest.errors import SourceUnavailableError, ZoneReadError, ZoneWriteError, java_root_cause, scrub
+from totes.ingest.errors import (
+    SourceGrantError,
+    SourceUnavailableError,
+    ZoneReadError,
+    ZoneWriteError,
+    java_root_cause,
+    scrub,
+)
 from totes.ingest.source_schema import ObservedColumn, check_source_schema, columns_query, SchemaDriftError
 from totes.ingest.window import (
     CLOCK_QUERY,
     ReadWindow,
     SourceClock,
     WindowPolicy,
+    blind_bound_message,
     format_timestamp,
     next_window,
     parse_timestamp,
@@ -160,7 +168,11 @@ class SourceReader:
                 f"cannot read the source database {self.credentials.describe()}: {cause}") from None
 
     def clock(self) -> SourceClock:
+        """The database clock and the oldest open transaction; refuses a reader that cannot see other sessions,
+        whose bound would ignore their open transactions."""
         row = self.catalog_rows(CLOCK_QUERY)[0]
+        if not row["sees_other_sessions"]:
+            raise SourceGrantError(blind_bound_message(self.credentials.username))
         return SourceClock(now=row["db_now"], oldest_open_transaction_start=row["oldest_open_transaction_start"])
 
     def observed_columns(self, tables: list[SourceTable]) -> list[ObservedColumn]:

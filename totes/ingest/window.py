@@ -21,6 +21,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Sequence
 
+from psycopg import sql
+
 from totes.tables import SourceTable
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
@@ -139,15 +141,30 @@ def windows_with_rows_query(windows: dict[SourceTable, ReadWindow],
         for table, window in windows.items())
 
 
+# PostgreSQL shows another role's sessions in pg_stat_activity with xact_start NULL unless the reader has the
+# privileges of pg_read_all_stats (a superuser has them; so has a member of pg_monitor, which includes it). A
+# reader without them would see no open transaction at all, and the bound would pass rows still uncommitted:
+# silently lost. This is the check the server itself makes (has_privs_of_role), so the run refuses instead.
+SEES_OTHER_SESSIONS = "pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')"
+
 # Truncated to the millisecond, never rounded: a cast to timestamp(3) rounds, so a transaction that started at
 # .3255 s reads as .326 while its rows may be stamped with the truncated .325, and the bound "one tick before
 # the oldest open transaction" would then admit its uncommitted stamp (found by the soak test).
-CLOCK_QUERY = """
+CLOCK_QUERY = f"""
 SELECT date_trunc('milliseconds', clock_timestamp())::timestamp(3) AS db_now,
        (SELECT date_trunc('milliseconds', min(xact_start))::timestamp(3)
           FROM pg_stat_activity
          WHERE datname = current_database()
            AND backend_type = 'client backend'
            AND xact_start IS NOT NULL
-           AND pid <> pg_backend_pid()) AS oldest_open_transaction_start
+           AND pid <> pg_backend_pid()) AS oldest_open_transaction_start,
+       {SEES_OTHER_SESSIONS} AS sees_other_sessions
 """
+
+
+def blind_bound_message(username: str) -> str:
+    """Why a reader without pg_read_all_stats may not ingest, and the GRANT that fixes it (one line)."""
+    role = sql.Identifier(username).as_string(None)
+    return (f"the source role {role} cannot see other sessions' open transactions in pg_stat_activity, so the "
+            f"read window's upper bound would pass rows not yet committed and lose them: GRANT pg_read_all_stats "
+            f"TO {role} (on RDS as the master user; pg_monitor, which includes it, also works)")
