@@ -98,6 +98,10 @@ warehouse: venv db-up ## Create or migrate the local warehouse schema (sql/wareh
 # The pipeline ends in the warehouse: `make run` migrates it first.
 run: warehouse
 
+.PHONY: preflight
+preflight: venv db-up ## Check what each job needs (secrets, grants, migrations, zones, catalog, AWS reach): a line per check
+	@$(PY) -m totes.preflight
+
 .PHONY: crawl
 crawl: venv ## Run the local crawlers: register the zones' tables and partitions in the local catalog
 	@$(PY) -m totes.local.crawler

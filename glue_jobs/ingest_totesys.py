@@ -41,6 +41,8 @@ from totes.ingest.window import WindowPolicy
 from totes.job_args import resolve_args
 from totes.logs import log_event
 from totes.manifests import new_run_id
+from totes.preflight import check_before_reading
+from totes.preflight.databases import ingest_checks
 from totes.secrets import get_database_credentials
 from totes.settings import DEFAULT_OVERLAP_SECONDS, DEFAULT_READ_LAG_SECONDS
 from totes.spark_session import use_pipeline_sql_conf
@@ -136,6 +138,7 @@ def main(argv: list[str] | None = None) -> IngestionResult:
     policy = window_policy(args)
     tables = selected_tables(args)
     reconcile_every_hours(args)  # an invalid value fails before anything starts
+    check_before_reading(ingest_checks, args, logger)  # README, "Pre-flight"
 
     glue_context = GlueContext(SparkContext.getOrCreate())
     use_pipeline_sql_conf(glue_context.spark_session)

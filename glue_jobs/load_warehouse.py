@@ -30,6 +30,8 @@ from totes.bookmarks import JobBookmark
 from totes.job_args import resolve_args
 from totes.logs import log_event
 from totes.manifests import new_run_id
+from totes.preflight import check_before_reading
+from totes.preflight.databases import load_checks
 from totes.secrets import get_database_credentials
 from totes.settings import TRANSFORM_JOB_NAME
 from totes.spark_session import use_pipeline_sql_conf
@@ -47,6 +49,7 @@ def main(argv: list[str] | None = None) -> LoadResult:
     args = resolve_args(argv, REQUIRED_ARGS, OPTIONAL_ARGS)
     run_id = new_run_id()
     logs.configure(job=args["JOB_NAME"], run_id=run_id, glue_job_run_id=args.get("JOB_RUN_ID"))
+    check_before_reading(load_checks, args, logger)  # README, "Pre-flight"
 
     glue_context = GlueContext(SparkContext.getOrCreate())
     use_pipeline_sql_conf(glue_context.spark_session)

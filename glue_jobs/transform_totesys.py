@@ -28,6 +28,7 @@ from totes.catalog_sync import manifests_to_register, register_committed_runs, r
 from totes.job_args import resolve_args
 from totes.logs import log_event
 from totes.manifests import new_run_id
+from totes.preflight import check_before_reading, transform_checks
 from totes.settings import INGEST_JOB_NAME
 from totes.spark_session import use_pipeline_sql_conf
 from totes.transform.run import TransformResult, TransformRun
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> TransformResult:
     args = resolve_args(argv, REQUIRED_ARGS, OPTIONAL_ARGS)
     run_id = new_run_id()
     logs.configure(job=args["JOB_NAME"], run_id=run_id, glue_job_run_id=args.get("JOB_RUN_ID"))
+    check_before_reading(transform_checks, args, logger)  # README, "Pre-flight"
 
     glue_context = GlueContext(SparkContext.getOrCreate())
     use_pipeline_sql_conf(glue_context.spark_session)

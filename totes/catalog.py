@@ -146,14 +146,15 @@ class LocalGlueCatalog:
         return {"Partitions": self._load(DatabaseName, TableName, "GetPartitions")["Partitions"]}
 
 
-def catalog_client():
-    """The local catalog when ``TOTES_LOCAL_CATALOG_DIR`` is set (the local runner sets it), else Glue's."""
+def catalog_client(config=None):
+    """The local catalog when ``TOTES_LOCAL_CATALOG_DIR`` is set (the local runner sets it), else Glue's (with
+    ``config``, a botocore ``Config``, if given)."""
     local_dir = os.environ.get(LOCAL_CATALOG_DIR_ENV)
     if local_dir:
         return LocalGlueCatalog(local_dir)
     import boto3
 
-    return boto3.client("glue")
+    return boto3.client("glue", config=config)
 
 
 def ensure_database(client, name: str, description: str = "", location: str | None = None) -> None:

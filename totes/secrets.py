@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 LOCAL_SECRETS_DIR_ENV = "TOTES_LOCAL_SECRETS_DIR"
-_REQUIRED_KEYS = ("host", "port", "dbname", "username", "password")
+REQUIRED_KEYS = ("engine", "host", "port", "dbname", "username", "password")
 
 
 class SecretError(RuntimeError):
@@ -56,7 +56,7 @@ def parse_secret(secret_id: str, secret_string: str) -> DatabaseCredentials:
         raise SecretError(f"secret {secret_id!r} is not valid JSON") from None
     if not isinstance(value, dict):
         raise SecretError(f"secret {secret_id!r} is not a JSON object")
-    missing = [key for key in _REQUIRED_KEYS if key not in value]
+    missing = [key for key in REQUIRED_KEYS if key not in value]
     if missing:
         raise SecretError(f"secret {secret_id!r} lacks the keys {', '.join(missing)}")
     try:
@@ -89,13 +89,14 @@ class LocalSecretProvider:
 
 
 class SecretsManagerProvider:
-    """Secrets from AWS Secrets Manager (tested against moto)."""
+    """Secrets from AWS Secrets Manager (tested against moto); ``config`` is a botocore ``Config`` for the
+    client (the pre-flight's short timeouts)."""
 
-    def __init__(self, client=None, region_name: str | None = None):
+    def __init__(self, client=None, region_name: str | None = None, config=None):
         if client is None:
             import boto3
 
-            client = boto3.client("secretsmanager", region_name=region_name)
+            client = boto3.client("secretsmanager", region_name=region_name, config=config)
         self.client = client
 
     def get_database_credentials(self, secret_id: str) -> DatabaseCredentials:
@@ -109,12 +110,12 @@ class SecretsManagerProvider:
         return parse_secret(secret_id, response["SecretString"])
 
 
-def default_secret_provider():
+def default_secret_provider(config=None):
     """Local files when ``TOTES_LOCAL_SECRETS_DIR`` is set (make sets it), otherwise Secrets Manager."""
     local_dir = os.environ.get(LOCAL_SECRETS_DIR_ENV)
     if local_dir:
         return LocalSecretProvider(local_dir)
-    return SecretsManagerProvider()
+    return SecretsManagerProvider(config=config)
 
 
 def get_database_credentials(secret_id: str) -> DatabaseCredentials:

@@ -29,13 +29,14 @@ class ZoneStore:
     """Read, write, list and delete small objects under a root URI."""
 
     @staticmethod
-    def for_uri(uri: str) -> "ZoneStore":
+    def for_uri(uri: str, aws_config=None) -> "ZoneStore":
+        """The store of a zone URI; ``aws_config`` is a botocore ``Config`` for an S3 zone's client."""
         uri = normalise_uri(uri)
         scheme = urlparse(uri).scheme
         if scheme == "file":
             return LocalZoneStore(uri)
         if scheme in ("s3", "s3a"):
-            return S3ZoneStore(uri)
+            return S3ZoneStore(uri, config=aws_config)
         raise ValueError(f"unsupported zone URI scheme {scheme!r} in {uri!r}: use file:// or s3://")
 
     def __init__(self, uri: str):
@@ -114,7 +115,7 @@ class LocalZoneStore(ZoneStore):
 
 
 class S3ZoneStore(ZoneStore):
-    def __init__(self, uri: str, client=None):
+    def __init__(self, uri: str, client=None, config=None):
         super().__init__(uri)
         parsed = urlparse(self.uri)
         self.bucket = parsed.netloc
@@ -122,7 +123,7 @@ class S3ZoneStore(ZoneStore):
         if client is None:
             import boto3
 
-            client = boto3.client("s3")
+            client = boto3.client("s3", config=config)
         self.client = client
 
     def _key(self, key: str) -> str:

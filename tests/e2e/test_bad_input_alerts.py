@@ -195,11 +195,10 @@ BAD_INPUTS = [
              _argument("ingest", "--overlap-seconds", "five"), _argument("ingest", "--overlap-seconds", None),
              _says("^JobArgumentError: ", "--overlap-seconds must be a number of seconds, got 'five'")),
     BadInput("wrong source password", "ingest", _wrong_source_password, _restore_secrets,
-             lambda p: ["^SourceUnavailableError: ", re.escape(p.reader.describe()),
-                        "password authentication failed"],
+             lambda p: ["^PreflightError: ", re.escape(p.reader.describe()), "password authentication failed"],
              source_changes=True),
     BadInput("unreachable source database", "ingest", _unreachable_source, _restore_secrets,
-             lambda p: ["^SourceUnavailableError: ", re.escape(replace(p.reader, port=1).describe())]),
+             lambda p: ["^PreflightError: ", re.escape(replace(p.reader, port=1).describe())]),
     BadInput("a NULL in a dimension's required column", "load",
              # The source gave up a NOT NULL constraint: the schema drift check compares names and types only.
              _source_sql("ALTER TABLE staff ALTER COLUMN email_address DROP NOT NULL",
@@ -218,7 +217,7 @@ BAD_INPUTS = [
              _damaged_file_named("^BatchInputError: ", "cannot read the fact_payment files"),
              source_changes=True),
     BadInput("wrong warehouse password", "load", _wrong_warehouse_password, _restore_secrets,
-             lambda p: ["^WarehouseUnavailableError: ", re.escape(f"warehouse {p.warehouse.describe()}"),
+             lambda p: ["^PreflightError: ", re.escape(f"warehouse {p.warehouse.describe()}"),
                         "password authentication failed"]),
 ]
 

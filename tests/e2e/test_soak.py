@@ -31,6 +31,7 @@ import pytest
 from tests.e2e.conftest import VERSIONS_IN_SOURCE, _script, check_warehouse_against_source, rows_of
 from totes.ingest.errors import SourceUnavailableError
 from totes.manifests import list_manifests
+from totes.preflight import PreflightError
 from totes.settings import (
     DEFAULT_OVERLAP_SECONDS,
     DEFAULT_READ_LAG_SECONDS,
@@ -62,7 +63,8 @@ MAX_TRANSACTION_WAIT_SECONDS = 600
 FINAL_CYCLES = 3
 # Cycles a server restart may fail (other tests restart the shared server); more is a failure of its own.
 MAX_FAILED_CYCLES = 2
-DATABASE_GONE = (SourceUnavailableError, WarehouseUnavailableError, psycopg.OperationalError)
+# A restart before a job's first read fails its pre-flight (the connection refused).
+DATABASE_GONE = (SourceUnavailableError, WarehouseUnavailableError, PreflightError, psycopg.OperationalError)
 ACTIVITY = SoakActivity(order_writers=3, payers=1, max_transactions=400, max_hold_seconds=3.0,
                         long_hold_seconds=(8.0, 20.0), long_share=0.08, rollback_share=0.05)
 FACT_SOURCE = {"fact_sales_order": "sales_order", "fact_purchase_order": "purchase_order",

@@ -8,8 +8,9 @@ import pytest
 from awsglue.utils import GlueArgumentError
 
 from tests.ingest.conftest import write_local_secret
-from totes.ingest.errors import JobArgumentError, SourceUnavailableError, ZoneReadError
+from totes.ingest.errors import JobArgumentError, ZoneReadError
 from totes.ingest.source_schema import SchemaDriftError
+from totes.preflight import PreflightError
 from totes.source.database import connect
 from totes.source.simulator import simulate
 
@@ -26,11 +27,12 @@ def _assert_nothing_changed(harness, bookmark, files):
     assert len(harness.manifests()) == 1
 
 
+# The pre-flight (totes/preflight/) finds these before the job reads anything; its line keeps the driver's words.
 def test_unreachable_database_names_host_and_port(ingested_once):
     harness, bookmark, files = ingested_once
     write_local_secret(harness.secrets_dir, "totesys/unreachable", dataclasses.replace(harness.reader, port=1))
 
-    with pytest.raises(SourceUnavailableError, match="127.0.0.1:1/") as raised:
+    with pytest.raises(PreflightError, match="cannot read the source database .*127.0.0.1:1/") as raised:
         harness.run(secret_id="totesys/unreachable")
 
     assert harness.reader.password not in str(raised.value)
@@ -42,7 +44,7 @@ def test_wrong_password_names_the_user_and_never_the_password(ingested_once, cap
     wrong = dataclasses.replace(harness.reader, password="not-the-Password-42")
     write_local_secret(harness.secrets_dir, "totesys/wrong-password", wrong)
 
-    with pytest.raises(SourceUnavailableError, match="password authentication failed") as raised:
+    with pytest.raises(PreflightError, match="password authentication failed") as raised:
         harness.run(secret_id="totesys/wrong-password")
 
     assert harness.reader.username in str(raised.value)
@@ -55,9 +57,8 @@ def test_wrong_password_names_the_user_and_never_the_password(ingested_once, cap
 
 def test_missing_secret_is_named(ingested_once):
     harness, bookmark, files = ingested_once
-    from totes.secrets import SecretError
 
-    with pytest.raises(SecretError, match="totesys/nowhere"):
+    with pytest.raises(PreflightError, match="secret 'totesys/nowhere' not found"):
         harness.run(secret_id="totesys/nowhere")
     _assert_nothing_changed(harness, bookmark, files)
 

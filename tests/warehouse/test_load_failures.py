@@ -7,12 +7,12 @@ import dataclasses
 
 import pytest
 
+from totes.preflight import PreflightError
 from totes.warehouse.errors import (
     BatchInputError,
     ForeignKeyViolation,
     OrphanKey,
     WarehouseSchemaError,
-    WarehouseUnavailableError,
 )
 from totes.warehouse.loader import WarehouseLoader
 
@@ -80,7 +80,8 @@ def test_wrong_warehouse_password_names_the_user_and_never_the_password(update_p
     wrong = dataclasses.replace(harness.credentials, password="not-the-Password-42")
     write_local_secret(harness.secrets_dir, "totesys/wrong-password", wrong)
 
-    with pytest.raises(WarehouseUnavailableError, match="password authentication failed") as raised:
+    # The pre-flight (totes/preflight/) finds it before the job reads anything, in the connection's words.
+    with pytest.raises(PreflightError, match="password authentication failed") as raised:
         harness.run(secret_id="totesys/wrong-password")
 
     assert f"warehouse {harness.credentials.username}@" in str(raised.value)
