@@ -272,7 +272,7 @@ def test_a_bad_input_fails_its_job_alerts_once_per_run_and_loses_nothing(workflo
     # 2. Every job run published exactly one event; exactly the failed ones matched the alert rule, and each
     #    of them was delivered as exactly one email naming the job, the run and the error. No password
     #    anywhere: errors, events, emails, job run records, logs, zones.
-    rule = EventPattern.from_file()
+    rule = EventPattern.for_local_workflow()
     events = pipeline.events()[events_before:]
     assert sorted(event["detail"]["jobRunId"] for event in events) == \
         sorted(run.Id for run in result.job_runs)

@@ -25,7 +25,6 @@ from psycopg.rows import dict_row
 from pyspark import inheritable_thread_target
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from totes.bookmarks import ENABLE, JobBookmark
 from totes.ingest.errors import (
@@ -57,29 +56,10 @@ from totes.parquet_io import ParquetReadError, rows_stamped_after, write_parquet
 from totes.secrets import DatabaseCredentials
 from totes.settings import INGEST_CONCURRENT_TABLES, JDBC_FETCH_SIZE
 from totes.spark_errors import is_java_error
-from totes.tables import SourceTable
+from totes.tables import SourceTable, expected_spark_schema
 from totes.zones import ZoneStore
 
 logger = logging.getLogger("totes.ingest")
-
-_SPARK_TYPES = {
-    "integer": T.IntegerType(),
-    "text": T.StringType(),
-    "varchar(3)": T.StringType(),
-    "boolean": T.BooleanType(),
-    "timestamp(3)": T.TimestampType(),
-    "numeric(10,2)": T.DecimalType(10, 2),
-    '"PaymentTypeName"': T.StringType(),
-    '"TransactionType"': T.StringType(),
-}
-
-
-def expected_spark_schema(table: SourceTable) -> T.StructType:
-    """The schema of a table's parquet files in the ingestion zone: the contract with the transformation job."""
-    return T.StructType(
-        [T.StructField(column.name, _SPARK_TYPES[column.pg_type], column.nullable) for column in table.columns]
-    )
-
 
 # The versions of a delta's overlap that earlier runs already ingested are few on a 15-minute schedule (the rows
 # of the previous run's last minutes): up to this many are left out by the source query itself, so the read
