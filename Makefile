@@ -224,3 +224,7 @@ aws-status: ## Is the local AWS API emulator running?
 .PHONY: rehearsal-jars
 rehearsal-jars: ## Fetch the rehearsal's S3A jars (hadoop-aws, AWS SDK bundle: jvm-dependencies-s3a.txt) with mvn; checks SHA-256
 	@scripts/fetch_jars.sh jvm-dependencies-s3a.txt
+
+.PHONY: rehearse
+rehearse: venv jdbc-driver rehearsal-jars package db-up ## Deploy rehearsal: Terraform's names on moto, a Spark cluster, full + delta workflow from dist/, checks (~7 min)
+	@$(PY) -m totes.local.rehearsal
