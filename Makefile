@@ -228,3 +228,6 @@ rehearsal-jars: ## Fetch the rehearsal's S3A jars (hadoop-aws, AWS SDK bundle: j
 .PHONY: rehearse
 rehearse: venv jdbc-driver rehearsal-jars package db-up ## Deploy rehearsal: Terraform's names on moto, a Spark cluster, full + delta workflow from dist/, checks (~7 min)
 	@$(PY) -m totes.local.rehearsal
+
+# The test suite runs the rehearsal too (tests/local/test_rehearsal.py): its jars and the package it uploads.
+test: rehearsal-jars package
