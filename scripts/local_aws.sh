@@ -79,7 +79,8 @@ stop() {
     sleep 0.1
   done
   kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-  rm -f "$pid_file"
+  # The log goes with the server: the tests start emulators on ports of their own, whose logs would pile up.
+  rm -f "$pid_file" "$log_file"
   log "stopped (pid $pid)"
 }
 

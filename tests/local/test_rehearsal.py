@@ -46,12 +46,6 @@ def _local_stack_snapshot() -> dict[str, tuple[int, int]]:
     return snapshot
 
 
-def _rehearsal_processes() -> list[str]:
-    """Spark daemons, moto servers and job drivers the rehearsal could have left behind."""
-    listing = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout.splitlines()
-    return [line for line in listing if "totes-rehearsal-" in line]
-
-
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -96,8 +90,8 @@ def test_the_rehearsal_runs_the_deployed_shape_end_to_end_and_leaves_nothing_beh
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
     started_pids = [int(pid) for pid in re.findall(r"': (\d+)", summary)] + [int(pid) for pid, _, _ in runs]
     assert not [pid for pid in started_pids if _alive(pid)]
-    assert not _rehearsal_processes()
-    assert not list(Path("/tmp").glob("totes-rehearsal-*"))
+    work_dir = re.search(r"work folder +(\S+)", summary).group(1)
+    assert not Path(work_dir).exists()
     assert _local_stack_snapshot() == before
     assert seconds < REHEARSAL_BOUND_SECONDS
 
@@ -165,4 +159,43 @@ def test_a_resource_the_emulator_rejects_stops_it_with_one_line_and_stops_the_em
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
     assert dict(os.environ) == before
-    assert not _rehearsal_processes()
+
+
+def _descendants(pid: int) -> set[int]:
+    found, pending = set(), [pid]
+    while pending:
+        children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pending.pop())], capture_output=True,
+                                  text=True).stdout.split()
+        pending += [int(child) for child in children if int(child) not in found]
+        found |= {int(child) for child in children}
+    return found
+
+
+@pytest.mark.slow
+@needs_terraform
+@pytest.mark.timeout(600)
+def test_sigterm_during_a_job_stops_the_job_the_cluster_and_the_emulator():
+    port = _free_port()
+    rehearsal = subprocess.Popen([sys.executable, "-m", "totes.local.rehearsal", "--port", str(port)],
+                                 cwd=REPO_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        seen = []
+        for line in rehearsal.stderr:
+            seen.append(line)
+            if "job run started" in line:
+                break
+        time.sleep(8)  # the job's driver is up and its Spark application on the cluster
+        started = _descendants(rehearsal.pid)
+        assert len(started) >= 4, (started, seen)  # master, two workers, the job's driver and its JVM
+        rehearsal.send_signal(15)
+        _, rest = rehearsal.communicate(timeout=180)
+    finally:
+        if rehearsal.poll() is None:
+            rehearsal.kill()
+    assert rehearsal.returncode != 0
+    lines = [line for line in rest.splitlines() if line.startswith("rehearse: ")]
+    assert lines == ["rehearse: full workflow: totesys-dev-ingest STOPPED: Job run stopped on request (SIGINT/SIGTERM "
+                     "to the local runner); its Spark jobs were cancelled"], rest[-3000:]
+    assert not [pid for pid in started if _alive(pid)]
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()

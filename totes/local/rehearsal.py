@@ -123,8 +123,11 @@ class Emulator:
     def reset(self) -> None:
         """The rehearsal owns the emulator's state: a full run must find no buckets of an earlier one."""
         request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
-        with urllib.request.urlopen(request, timeout=10):
-            pass
+        try:
+            with urllib.request.urlopen(request, timeout=10):
+                pass
+        except (urllib.error.URLError, OSError) as error:
+            raise RehearsalError(f"the emulator at {self.endpoint} did not reset its state: {error}") from None
 
     def stop(self) -> None:
         if self.started_here:
@@ -285,6 +288,12 @@ class JobProcesses:
         self.records: list[ProcessRecord] = []
         self.delivered: dict[str, list[str]] = {}  # job run id -> the output lines delivered
         self.argument_overrides: dict[str, dict[str, str]] = {}  # job name -> arguments to change (a failure)
+        self.running: set[subprocess.Popen] = set()
+
+    def stop_running(self) -> None:
+        """End every job process still running (the rehearsal itself is ending)."""
+        for process in list(self.running):
+            _end_process_group(process)
 
     def runtime(self, job_name: str) -> JobRuntime:
         if job_name in self.runtimes:
@@ -381,19 +390,15 @@ class JobProcesses:
         process = subprocess.Popen([sys.executable, str(runtime.script), *argv], cwd=run_dir, env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    text=True, start_new_session=True)
+        self.running.add(process)
         reader = threading.Thread(target=_collect, args=(process.stdout, lines), daemon=True)
         reader.start()
         try:
             while process.poll() is None:
                 time.sleep(0.2)  # the runner may raise a stop or timeout into this thread here
         finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(timeout=15)
-                if process.poll() is None:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+            _end_process_group(process)
+            self.running.discard(process)
             reader.join(timeout=10)
             output_group = f"{job.arguments['--custom-logGroup-prefix']}/output"
             error_lines = spark_log.read_text(errors="replace").splitlines() if spark_log.exists() else []
@@ -409,6 +414,19 @@ class JobProcesses:
             (self.job_logs_dir / f"{job_name}-{job_run_id}.log").write_text("\n".join(line for _, line in lines) + "\n")
         if process.returncode != 0:
             raise JobProcessFailed(f"exit status {process.returncode}: {_failure_line([line for _, line in lines])}")
+
+
+def _end_process_group(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=15)
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*")
@@ -652,6 +670,7 @@ def rehearse(endpoint: str | None, port: int, scale: float, seed: int, out=sys.s
             except ClusterError as error:
                 raise RehearsalError(str(error)) from None
         processes = JobProcesses(shape, cluster, emulator.endpoint, work_dir, job_logs_dir)
+        cleanup.callback(processes.stop_running)
         with timings.measure("glue runtime (download, pip)"):
             scripts = {key: processes.runtime(job.name).script for key, job in shape.jobs.items()}
         bus = EmulatorEventBus(shape, provisioned.failure_queue_url)
@@ -690,6 +709,7 @@ def rehearse(endpoint: str | None, port: int, scale: float, seed: int, out=sys.s
         metrics = check_metric_filters(shape, processes, all_runs)
         summary = _summary(shape, emulator, cluster, processes, all_runs, metrics, delivered, databases, timings,
                            provisioned)
+        summary["work folder"] = f"{work_dir} (removed at the end)"
         timings.seconds["whole rehearsal"] = round(time.monotonic() - started, 1)
         out.write(_format_summary(summary, timings))
         return {"summary": summary, "timings": timings.seconds}
@@ -752,7 +772,7 @@ def _summary(shape, emulator, cluster, processes, runs, metrics, delivered, data
 
 def _format_summary(summary: dict, timings: Timings) -> str:
     lines = ["", "Deploy rehearsal: what ran where"]
-    for key in ("names evaluated by", "emulator", "spark master", "rehearsal driver"):
+    for key in ("names evaluated by", "emulator", "spark master", "rehearsal driver", "work folder"):
         lines.append(f"  {key:<20} {summary[key]}")
     lines.append("  job processes (each a Spark driver of its own, against the master; stdout/stderr -> log group)")
     for record in summary["job processes"]:
@@ -772,6 +792,10 @@ def _format_summary(summary: dict, timings: Timings) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _terminate(_signal_number, _frame) -> None:
+    raise KeyboardInterrupt("SIGTERM")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--endpoint", help="an emulator already running (default: start one on --port)")
@@ -781,6 +805,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--job-logs", type=Path, help="also keep each job run's output lines in this folder")
     args = parser.parse_args(argv)
     os.environ.setdefault("TOTES_LOG_CONSOLE", "text")
+    # SIGTERM (a CI timeout, kill) unwinds like Ctrl-C, so that everything started is stopped.
+    previous_handler = signal.signal(signal.SIGTERM, _terminate)
     logs.configure(job="rehearsal")
     try:
         rehearse(args.endpoint, args.port, args.scale, args.seed, job_logs_dir=args.job_logs)
@@ -788,8 +814,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"rehearse: {error}\n")
         return 1
     except KeyboardInterrupt:
-        sys.stderr.write("rehearse: interrupted; everything it started is stopped\n")
+        sys.stderr.write("rehearse: interrupted (SIGINT or SIGTERM); everything it started is stopped\n")
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
     return 0
 
 
