@@ -161,6 +161,13 @@ provider-schema: ## Fetch the AWS provider schema the Terraform checks validate 
 # terraform validate cannot run here (no 6.x provider build): the checks read the provider's published schema.
 test tf-check: provider-schema
 
+.PHONY: tofu
+tofu: ## Build OpenTofu from its Go module (pinned; once per machine, ~4 min; ~/.cache/totes-tools) for tofu console/fmt
+	@scripts/build_tofu.sh >/dev/null
+
+# The Terraform checks and the rehearsal evaluate terraform/ with tofu console.
+test tf-check rehearse: tofu
+
 .PHONY: package
 package: ## Build dist/totes.zip, the shared package Glue loads with --extra-py-files (reproducible bytes)
 	@$(PYTHON_BASE) scripts/package.py --output dist/totes.zip

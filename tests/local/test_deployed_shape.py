@@ -1,18 +1,13 @@
-"""The deployed shape of terraform/ as terraform console evaluates it (totes/local/deployed_shape.py)."""
+"""The deployed shape of terraform/ as tofu console evaluates it (totes/local/deployed_shape.py)."""
 
 from __future__ import annotations
 
 import json
-import shutil
-
-import pytest
 
 from tests.local.test_metric_filters import LINES
 from totes.local.metric_filters import matches
 
 
-@pytest.mark.skipif(shutil.which("terraform") is None and shutil.which("tofu") is None,
-                    reason="the shape is evaluated by terraform console")
 def test_the_shape_has_terraform_s_names_and_arguments_and_metric_patterns_the_evaluator_knows():
     from totes.local.deployed_shape import deployed_shape
 

@@ -19,8 +19,6 @@ from totes.settings import REPO_DIR
 # Measured on this 2-core machine: about 7 minutes (README, "Deploy rehearsal"); the bound leaves room for a
 # busy machine.
 REHEARSAL_BOUND_SECONDS = 1200
-TERRAFORM = shutil.which("terraform") or shutil.which("tofu")
-needs_terraform = pytest.mark.skipif(TERRAFORM is None, reason="the job arguments are evaluated by terraform console")
 
 
 def _free_port() -> int:
@@ -61,7 +59,6 @@ def _stderr_line(result: subprocess.CompletedProcess) -> str:
 
 
 @pytest.mark.slow
-@needs_terraform
 @pytest.mark.timeout(REHEARSAL_BOUND_SECONDS + 60)
 def test_the_rehearsal_runs_the_deployed_shape_end_to_end_and_leaves_nothing_behind():
     before = _local_stack_snapshot()
@@ -71,7 +68,7 @@ def test_the_rehearsal_runs_the_deployed_shape_end_to_end_and_leaves_nothing_beh
     seconds = time.monotonic() - started
     assert result.returncode == 0, result.stderr[-4000:]
     summary = result.stdout
-    assert "names evaluated by   terraform console" in summary
+    assert "names evaluated by   tofu console" in summary
     assert f"http://127.0.0.1:{port} (started by the rehearsal)" in summary
     assert "warehouse = source after the full and the delta workflow: yes" in summary
     # Three jobs twice, then the deliberate failure; each its own process against the standalone master.
@@ -136,7 +133,6 @@ def test_without_mvn_the_jar_fetch_stops_with_one_line(tmp_path):
         "fetch_jars: mvn not found (Debian: apt-get install maven); it fetches org.apache.hadoop:hadoop-aws:3.3.4"]
 
 
-@needs_terraform
 def test_a_resource_the_emulator_rejects_stops_it_with_one_line_and_stops_the_emulator(monkeypatch, capsys):
     import dataclasses
 
@@ -172,7 +168,6 @@ def _descendants(pid: int) -> set[int]:
 
 
 @pytest.mark.slow
-@needs_terraform
 @pytest.mark.timeout(600)
 def test_sigterm_during_a_job_stops_the_job_the_cluster_and_the_emulator():
     port = _free_port()

@@ -1,4 +1,4 @@
-"""terraform/locals.tf evaluated by the real Terraform, where the binary is installed.
+"""terraform/locals.tf evaluated by OpenTofu (built here from its Go module: totes/local/tofu.py).
 
 `terraform console` needs no provider for locals: the data sources are replaced by fixed values, the example
 tfvars supply the variables, and the derived values (the decoded workflow, what each job may touch, names,
@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from tests.terraform.tfconfig import REPO_DIR, TERRAFORM_DIR
+from totes.local.tofu import tofu_binary
 
-TERRAFORM = shutil.which("terraform")
-pytestmark = pytest.mark.skipif(TERRAFORM is None, reason="terraform binary not installed")
+# OpenTofu, built from its Go module once per machine (scripts/build_tofu.sh); `make test` builds it first.
+TERRAFORM = tofu_binary()
 
 ACCOUNT_ID = "123456789012"
 REGION = "eu-west-2"

@@ -2,12 +2,12 @@
 
 The deploy rehearsal (``totes.local.rehearsal``) builds these resources in an AWS API emulator and runs the jobs
 with exactly these arguments. Terraform's AWS provider cannot be obtained here, so no plan or apply computes
-them; instead, where a ``terraform`` binary is installed, ``terraform console`` evaluates the configuration's
-own expressions (like ``tests/terraform/test_tf_evaluate.py``): ``locals.tf`` with the data sources replaced by
+them; instead ``tofu console`` (OpenTofu, built here from its Go module: ``totes.local.tofu``) evaluates the
+configuration's own expressions (like ``tests/terraform/test_tf_evaluate.py``): ``locals.tf`` with the data sources replaced by
 the rehearsal's account and Region, the ``locals`` blocks of ``artifacts.tf`` and ``monitoring.tf``, and each
 Glue job's ``default_arguments`` and script location from ``glue_jobs.tf`` (read with python-hcl2), with the
-uploaded objects' attributes replaced by their buckets and keys as ``artifacts.tf`` defines them. Without the
-binary glue_jobs.tf's additions cannot be evaluated and :func:`deployed_shape` says so. The local runtime's own
+uploaded objects' attributes replaced by their buckets and keys as ``artifacts.tf`` defines them. Without Go
+to build OpenTofu with, :func:`deployed_shape` says so in one line. The local runtime's own
 rendering of ``workflow/workflow.json`` with the variables ``locals.tf`` passes to ``templatefile``
 (:func:`python_rendered_jobs`) must agree with Terraform's, or the shape is refused.
 """
@@ -23,6 +23,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from totes.local.tofu import ToolUnavailableError, tofu_binary
 from totes.local.workflow import failure_event_pattern, load_workflow
 from totes.settings import REPO_DIR
 
@@ -63,7 +64,7 @@ class JobShape:
 @dataclass(frozen=True)
 class DeployedShape:
     deployment: Deployment
-    evaluated_by: str  # "terraform console" or "workflow.json rendered in Python"
+    evaluated_by: str  # "tofu console (<binary>)"
     bucket_names: dict[str, str]
     secret_names: dict[str, str]
     catalog_databases: dict[str, dict]
@@ -143,12 +144,10 @@ def _each(expression: str, key: str, value: str) -> str:
 def _object_locals() -> tuple[str, dict[str, str]]:
     """A local per uploaded object (aws_s3_object.<name>) holding its bucket and key, and the references to
     replace with it."""
-    bucket_of = {'aws_s3_bucket.this["artifacts"].id': 'local.bucket_names["artifacts"]'}
     lines, replacements = [], {}
     for name, body in _resources(TERRAFORM_DIR / "artifacts.tf", "aws_s3_object").items():
         bucket, key = _hcl(body["bucket"]), _hcl(body["key"])
-        for reference, replacement in bucket_of.items():
-            bucket = bucket.replace(reference, replacement)
+        bucket = re.sub(r'aws_s3_bucket\.this\[("[a-z-]+")\]\.id', r"local.bucket_names[\1]", bucket)
         if "for_each" in body:
             lines.append(f"rehearsal_object_{name} = {{ for each_key, each_value in {_hcl(body['for_each'])} : "
                          f"each_key => {{ bucket = {_each(bucket, 'each_key', 'each_value')}, "
@@ -200,7 +199,7 @@ def terraform_shape(deployment: Deployment, terraform: str) -> DeployedShape:
     rule_name = _hcl(rule["name"]).strip('"').replace("${local.name_prefix}", value["name_prefix"])
     return DeployedShape(
         deployment=deployment,
-        evaluated_by=f"terraform console ({terraform})",
+        evaluated_by=f"tofu console ({terraform})",
         bucket_names=value["bucket_names"],
         secret_names=value["secret_names"],
         catalog_databases=value["catalog_databases"],
@@ -246,11 +245,12 @@ def python_failure_pattern(shape: DeployedShape) -> str:
 
 
 def deployed_shape(deployment: Deployment | None = None) -> DeployedShape:
-    """The shape as ``terraform console`` evaluates it; a ShapeError if there is no terraform binary."""
+    """The shape as ``tofu console`` evaluates it (the pinned OpenTofu, built here once per machine)."""
     deployment = deployment or Deployment()
-    terraform = shutil.which("terraform") or shutil.which("tofu")
-    if terraform is None:
-        raise ShapeError("no terraform (or tofu) binary on PATH: glue_jobs.tf's job arguments cannot be evaluated")
+    try:
+        terraform = tofu_binary()
+    except ToolUnavailableError as error:
+        raise ShapeError(f"no OpenTofu to evaluate glue_jobs.tf's job arguments with: {error}") from None
     shape = terraform_shape(deployment, terraform)
     # The local runtime renders workflow.json itself; it must agree with Terraform's rendering.
     rendered = python_rendered_jobs(deployment)

@@ -7,7 +7,7 @@ path:
    the end if started here). Every client reaches it through configuration only: boto3 through the standard
    ``AWS_ENDPOINT_URL`` with test credentials and ``AWS_REGION``, Spark's S3A through Hadoop settings given to
    the driver as Glue gives a job its ``--conf``.
-2. **Resources** with Terraform's names (``totes.local.deployed_shape``: evaluated by ``terraform console``):
+2. **Resources** with Terraform's names (``totes.local.deployed_shape``: evaluated by ``tofu console``):
    the buckets, the secrets holding the logins of throwaway source and warehouse databases on the local
    PostgreSQL, the catalog databases, the log groups and their metric filters, the failure rule with the
    pattern Terraform renders (its target an SQS queue: moto's EventBridge delivers to SQS, not to SNS), and
@@ -310,7 +310,8 @@ class JobProcesses:
         modules_dir.mkdir(parents=True, exist_ok=True)
         event_logs = job.arguments.get("--spark-event-logs-path")
         if event_logs:
-            # Spark writes its event log only into a folder that exists; Glue makes the job's, so does this.
+            # Spark writes its event log only into a folder that exists: Terraform creates each job's folder
+            # (artifacts.tf, spark_event_log_folder), and so does the rehearsal.
             import boto3
 
             parsed = urlparse(event_logs)
