@@ -57,3 +57,16 @@ resource "aws_s3_object" "wheel" {
 
   depends_on = [aws_s3_bucket_server_side_encryption_configuration.this]
 }
+
+# Spark writes a job's event log (the Spark UI's input) only into a folder that exists, and on S3 a folder exists
+# when an object names it: each job's --spark-event-logs-path prefix is created with the job (found by the
+# deploy rehearsal, where S3A refused to start a driver without it).
+resource "aws_s3_object" "spark_event_log_folder" {
+  for_each = local.jobs
+
+  bucket  = aws_s3_bucket.this["spark-logs"].id
+  key     = "${each.value.name}/"
+  content = ""
+
+  depends_on = [aws_s3_bucket_server_side_encryption_configuration.this]
+}

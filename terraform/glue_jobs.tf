@@ -82,7 +82,7 @@ resource "aws_glue_job" "this" {
     "--enable-observability-metrics" = "true"
     "--enable-job-insights"          = "true"
     "--enable-spark-ui"              = "true"
-    "--spark-event-logs-path"        = "s3://${local.bucket_names["spark-logs"]}/${each.value.name}/"
+    "--spark-event-logs-path"        = "s3://${aws_s3_object.spark_event_log_folder[each.key].bucket}/${aws_s3_object.spark_event_log_folder[each.key].key}"
     # Glue 5.x: the job's log groups are <prefix>/output (stdout, stderr: the JSON lines) and <prefix>/error.
     "--custom-logGroup-prefix" = local.job_log_group_prefixes[each.key]
     # Glue 5.x reads s3:// through S3A, which otherwise assumes us-east-2 for its endpoint region.

@@ -90,7 +90,7 @@ def test_library_zip_is_the_package_output(tf):
     assert library.resolve() == package.DEFAULT_OUTPUT.resolve()
 
 
-@pytest.mark.parametrize("resource", ["script", "library"])
+@pytest.mark.parametrize("resource", ["script", "library", "wheel"])
 def test_uploads_redeploy_when_the_file_changes(tf, resource):
     body = tf.get("resource", "aws_s3_object", resource).body
     source = body["source"]
