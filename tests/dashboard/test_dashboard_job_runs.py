@@ -172,8 +172,10 @@ def test_ages_read_as_people_say_them(seconds, shown):
 
 
 def test_glue_job_runs_of_the_workflow_jobs():
-    names = workflow_job_names()
+    names = list(workflow_job_names().values())
     assert names == ["totesys-ingest", "totesys-transform", "totesys-load"]
+    assert workflow_job_names("totesys-prod") == {
+        "ingest": "totesys-prod-ingest", "transform": "totesys-prod-transform", "load": "totesys-prod-load"}
     with mock_aws():
         glue = boto3.client("glue", region_name="eu-west-2")
         for name in names:

@@ -70,11 +70,11 @@ def cached_snapshot(config: DashboardConfig, as_of: dt.date) -> WarehouseSnapsho
 
 def cached_job_runs(config: DashboardConfig) -> tuple[str, list[JobRunRecord]]:
     @st.cache_data(ttl=config.cache_seconds, show_spinner=False)
-    def job_runs(location: str) -> tuple[str, list[JobRunRecord]]:
-        source = job_run_source(location)
+    def job_runs(location: str, name_prefix: str) -> tuple[str, list[JobRunRecord]]:
+        source = job_run_source(location, name_prefix)
         return source.describe(), source.recent_runs()
 
-    return job_runs(config.job_runs)
+    return job_runs(config.job_runs, config.name_prefix)
 
 
 # Sales ------------------------------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from totes.secrets import LOCAL_SECRETS_DIR_ENV
 SECRET_ID_ENV = "TOTES_DASHBOARD_SECRET_ID"
 REFRESH_SECONDS_ENV = "TOTES_DASHBOARD_REFRESH_SECONDS"
 JOB_RUNS_ENV = "TOTES_DASHBOARD_JOB_RUNS"  # "glue", "local" or the path of a job_runs.jsonl
+# On AWS, whose jobs: <project>-<environment> (terraform output glue_job_names shows it), e.g. totesys-dev.
+NAME_PREFIX_ENV = "TOTES_NAME_PREFIX"
 
 DEFAULT_REFRESH_SECONDS = 60.0
 # Below this the page would spend its time re-querying; tests use 2 s.
@@ -33,7 +35,13 @@ class DashboardConfig:
     secret_id: str = settings.WAREHOUSE_READONLY_SECRET_ID
     refresh_seconds: float = DEFAULT_REFRESH_SECONDS
     job_runs: str = "local"  # "glue" or the path of the local job run log
-    load_job_name: str = settings.LOAD_JOB_NAME
+    name_prefix: str = settings.LOCAL_NAME_PREFIX
+
+    @property
+    def load_job_name(self) -> str:
+        from totes.dashboard.job_runs import workflow_job_names
+
+        return workflow_job_names(self.name_prefix)["load"]
 
     @property
     def job_runs_from_glue(self) -> bool:
@@ -66,4 +74,5 @@ class DashboardConfig:
             secret_id=env.get(SECRET_ID_ENV) or settings.WAREHOUSE_READONLY_SECRET_ID,
             refresh_seconds=refresh,
             job_runs=job_runs if job_runs == "glue" else str(Path(job_runs)),
+            name_prefix=env.get(NAME_PREFIX_ENV) or settings.LOCAL_NAME_PREFIX,
         )

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from totes.local.workflow import WORKFLOW_FILE
+from totes import settings
+from totes.local.workflow import WORKFLOW_FILE, load_workflow, local_workflow_variables
 from totes.logs import log_event
 
 logger = logging.getLogger("totes.dashboard")
@@ -178,16 +179,18 @@ class LocalJobRunLog:
         return _newest_first(list(latest.values()), limit)
 
 
-def workflow_job_names(path: Path = WORKFLOW_FILE) -> list[str]:
-    """The Glue job names of the workflow definition (the same names Terraform gives the jobs)."""
-    return [job["name"] for job in json.loads(path.read_text())["jobs"].values()]
+def workflow_job_names(name_prefix: str = settings.LOCAL_NAME_PREFIX, path: Path = WORKFLOW_FILE) -> dict[str, str]:
+    """The Glue job name of each job of the workflow definition, for one environment's ``name_prefix`` (the
+    ``<project>-<environment>`` Terraform gives the jobs, e.g. ``totesys-dev``; locally ``totesys``)."""
+    workflow = load_workflow({**local_workflow_variables(), "name_prefix": name_prefix}, path)
+    return {key: job.name for key, job in workflow.jobs.items()}
 
 
 class GlueJobRuns:
     """Glue's job run history of the workflow's jobs (``GetJobRuns``, newest first, one page per job)."""
 
     def __init__(self, job_names: list[str] | None = None, client=None, region_name: str | None = None):
-        self.job_names = job_names if job_names is not None else workflow_job_names()
+        self.job_names = job_names if job_names is not None else list(workflow_job_names().values())
         if client is None:
             import boto3
 
@@ -220,9 +223,12 @@ class GlueJobRuns:
         return _newest_first(runs, limit)
 
 
-def job_run_source(job_runs: str) -> JobRunSource:
-    """``"glue"`` for Glue, otherwise the path of a local job run log."""
-    return GlueJobRuns() if job_runs == "glue" else LocalJobRunLog(job_runs)
+def job_run_source(job_runs: str, name_prefix: str = settings.LOCAL_NAME_PREFIX) -> JobRunSource:
+    """``"glue"`` for Glue (the jobs of the environment ``name_prefix`` names), otherwise the path of a local
+    job run log."""
+    if job_runs == "glue":
+        return GlueJobRuns(list(workflow_job_names(name_prefix).values()))
+    return LocalJobRunLog(job_runs)
 
 
 @dataclass(frozen=True)
