@@ -1,6 +1,6 @@
 """terraform/locals.tf evaluated by OpenTofu (built here from its Go module: totes/local/tofu.py).
 
-`terraform console` needs no provider for locals: the data sources are replaced by fixed values, the example
+`tofu console` needs no provider for locals: the data sources are replaced by fixed values, the example
 tfvars supply the variables, and the derived values (the decoded workflow, what each job may touch, names,
 pins) are checked as Terraform computes them. This is where a workflow.json that templatefile() cannot parse,
 or a for-expression that fails on the real definition, shows up without an AWS account.
@@ -8,8 +8,6 @@ or a for-expression that fails on the real definition, shows up without an AWS a
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 import shutil
 import subprocess
@@ -18,55 +16,28 @@ from pathlib import Path
 import pytest
 
 from tests.terraform.tfconfig import REPO_DIR, TERRAFORM_DIR
+from totes.local.deployed_shape import Deployment, ShapeError, console, stubbed_locals_tf
 from totes.local.tofu import tofu_binary
 
 # OpenTofu, built from its Go module once per machine (scripts/build_tofu.sh); `make test` builds it first.
 TERRAFORM = tofu_binary()
 
-ACCOUNT_ID = "123456789012"
-REGION = "eu-west-2"
-DATA_VALUES = {
-    "data.aws_caller_identity.current.account_id": f'"{ACCOUNT_ID}"',
-    "data.aws_region.current.region": f'"{REGION}"',
-    "data.aws_partition.current.partition": '"aws"',
-}
+DEPLOYMENT = Deployment()  # the example tfvars' project and environment, account 123456789012, eu-west-2
+ACCOUNT_ID, REGION = DEPLOYMENT.account_id, DEPLOYMENT.region
 
 
-def evaluate(tmp_dir: Path, expression: str, repo_dir: Path = REPO_DIR) -> object:
-    """The value of `expression` over variables.tf and locals.tf, with the example tfvars."""
-    locals_tf = (TERRAFORM_DIR / "locals.tf").read_text()
-    locals_tf = re.sub(r'^data "[^"]+" "[^"]+" \{\}\n', "", locals_tf, flags=re.M)
-    locals_tf = re.sub(r'^data "[^"]+" "[^"]+" \{\n.*?^\}\n', "", locals_tf, flags=re.M | re.S)
-    for reference, value in DATA_VALUES.items():
-        locals_tf = locals_tf.replace(reference, value)
-    assert "data." not in re.sub(r"#.*", "", locals_tf), "locals.tf uses a data source this test cannot stub"
-    locals_tf = locals_tf.replace('"${path.module}/.."', json.dumps(str(repo_dir)))
+def evaluate(tmp_dir: Path, expression: str) -> object:
+    """The value of `expression` over variables.tf and locals.tf (data sources stubbed), with the example tfvars;
+    the same evaluation the deploy rehearsal takes its names from."""
     module = tmp_dir / "module"
     module.mkdir(exist_ok=True)
-    (module / "locals.tf").write_text(locals_tf)
+    (module / "locals.tf").write_text(stubbed_locals_tf(DEPLOYMENT))
     shutil.copy(TERRAFORM_DIR / "variables.tf", module / "variables.tf")
     shutil.copy(TERRAFORM_DIR / "terraform.tfvars.example", module / "example.tfvars")
-    result = subprocess.run(
-        [TERRAFORM, "console", "-var-file=example.tfvars"],
-        # The console reads one expression per line.
-        input=f"base64encode(jsonencode({' '.join(expression.split())}))\n",
-        capture_output=True,
-        text=True,
-        cwd=module,
-        timeout=120,
-        env={
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "TF_IN_AUTOMATION": "1",
-            "CHECKPOINT_DISABLE": "1",
-            "HOME": str(tmp_dir),
-        },
-    )
-    if result.returncode != 0:
-        # Terraform may also panic after reporting the error: keep the report, uncoloured.
-        report = re.sub(r"\x1b\[[0-9;]*m", "", result.stderr).split("TERRAFORM CRASH")[0]
-        report = "\n".join(line.strip("│ ") for line in report.splitlines() if line.strip("│ ╷╵!"))
-        pytest.fail(f"terraform console failed on terraform/locals.tf:\n{report[:3000]}")
-    return json.loads(base64.b64decode(result.stdout.strip().strip('"')))
+    try:
+        return console(module, expression, DEPLOYMENT, TERRAFORM)
+    except ShapeError as error:
+        pytest.fail(str(error))
 
 
 @pytest.fixture(scope="module")

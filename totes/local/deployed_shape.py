@@ -78,7 +78,9 @@ class DeployedShape:
     uploads: dict[str, str] = field(default_factory=dict)  # artifacts key -> repository-relative file
 
 
-def _console(module: Path, expression: str, deployment: Deployment, terraform: str) -> object:
+def console(module: Path, expression: str, deployment: Deployment, terraform: str) -> object:
+    """The value of ``expression`` in the module folder ``module`` (variables.tf, example.tfvars and .tf files
+    without resources), with the deployment's project, environment and Region."""
     result = subprocess.run(
         [terraform, "console", "-var-file=example.tfvars", f"-var=project={deployment.project}",
          f"-var=environment={deployment.environment}", f"-var=aws_region={deployment.region}"],
@@ -90,7 +92,7 @@ def _console(module: Path, expression: str, deployment: Deployment, terraform: s
     if result.returncode != 0:
         report = re.sub(r"\x1b\[[0-9;]*m", "", result.stderr)
         lines = [line.strip("│ ") for line in report.splitlines() if line.strip("│ ╷╵!")]
-        raise ShapeError("terraform console could not evaluate terraform/: " + " ".join(lines)[:400])
+        raise ShapeError("tofu console could not evaluate terraform/: " + " ".join(lines)[:400])
     return json.loads(base64.b64decode(result.stdout.strip().strip('"')))
 
 
@@ -100,7 +102,8 @@ def _locals_without_resources(path: Path) -> list[str]:
             if not _RESOURCE_REFERENCE.search(re.sub(r"#.*", "", block))]
 
 
-def _stubbed_locals_tf(deployment: Deployment) -> str:
+def stubbed_locals_tf(deployment: Deployment) -> str:
+    """terraform/locals.tf with its data sources replaced by the deployment's account, Region and partition."""
     text = (TERRAFORM_DIR / "locals.tf").read_text()
     text = re.sub(r'^data "[^"]+" "[^"]+" \{\}\n', "", text, flags=re.M)
     text = re.sub(r'^data "[^"]+" "[^"]+" \{\n.*?^\}\n', "", text, flags=re.M | re.S)
@@ -173,13 +176,13 @@ def terraform_shape(deployment: Deployment, terraform: str) -> DeployedShape:
     script_location = resolved(_hcl(job["command"][0]["script_location"]))
     with tempfile.TemporaryDirectory(prefix="totes-shape-") as scratch:
         module = Path(scratch)
-        (module / "locals.tf").write_text(_stubbed_locals_tf(deployment))
+        (module / "locals.tf").write_text(stubbed_locals_tf(deployment))
         extra = [block for name in ("artifacts.tf", "monitoring.tf")
                  for block in _locals_without_resources(TERRAFORM_DIR / name)]
         (module / "rehearsal.tf").write_text("\n".join(extra) + "\n" + objects_tf)
         shutil.copy(TERRAFORM_DIR / "variables.tf", module / "variables.tf")
         shutil.copy(TERRAFORM_DIR / "terraform.tfvars.example", module / "example.tfvars")
-        value = _console(module, f"""{{
+        value = console(module, f"""{{
           jobs = {{ for job_key, job in local.jobs : job_key => {{
             name = job.name, script = job.script, max_retries = job.max_retries,
             timeout_minutes = job.timeout_minutes, arguments = {arguments},
