@@ -99,7 +99,7 @@ warehouse: venv db-up ## Create or migrate the local warehouse schema (sql/wareh
 run: warehouse
 
 .PHONY: preflight
-preflight: venv db-up ## Check what each job needs (secrets, grants, migrations, zones, catalog, AWS reach): a line per check
+preflight: venv jdbc-driver db-up ## Check what each job needs (secrets, grants, migrations, zones, catalog, AWS reach): a line per check
 	@$(PY) -m totes.preflight
 
 .PHONY: crawl
@@ -169,8 +169,8 @@ tofu: ## Build OpenTofu from its Go module (pinned; once per machine, ~4 min; ~/
 test tf-check rehearse: tofu
 
 .PHONY: package
-package: ## Build dist/totes.zip, the shared package Glue loads with --extra-py-files (reproducible bytes)
-	@$(PYTHON_BASE) scripts/package.py --output dist/totes.zip
+package: venv ## Build dist/totes.zip (--extra-py-files, reproducible bytes) and the jobs' wheels (dist/python-modules/)
+	@$(PY) scripts/package.py --output dist/totes.zip
 
 .PHONY: tf-check
 tf-check: venv checkov-venv ## Static Terraform checks: HCL parse, references, workflow coverage, IAM, S3, checkov

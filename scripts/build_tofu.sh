@@ -21,7 +21,10 @@ if [[ -x $binary ]] && "$binary" version 2>/dev/null | grep -q "^OpenTofu ${vers
   printf '%s\n' "$binary"
   exit 0
 fi
-command -v go >/dev/null || fail "go not found (Debian: apt-get install golang); it builds OpenTofu $version"
+# OpenTofu 1.10's go.mod asks for Go 1.24 (Debian 12's golang package is 1.19).
+command -v go >/dev/null || fail "go not found: OpenTofu $version is built from its Go module with Go 1.24 or newer"
+go_minor=$(go env GOVERSION | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
+(( ${go_minor:-0} >= 24 )) || fail "$(go env GOVERSION) is too old: OpenTofu $version needs Go 1.24 or newer"
 
 # `go install module@version` refuses a module whose go.mod has replace directives (OpenTofu's has one), so the
 # module's source is downloaded and built in place, with that go.mod as the main module's.

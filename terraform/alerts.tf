@@ -1,7 +1,7 @@
 # Job failure alerts: an EventBridge rule on "Glue Job State Change" (FAILED, TIMEOUT, STOPPED, ...) for the
 # pipeline's jobs, with the pattern of workflow/job_failure_event_pattern.json filled with this environment's job
-# names (the file the
-# local alerting matches with too), publishing to an SNS topic that emails the alert addresses. The topic is
+# names (the local alerting fills and matches the same file), publishing to an SNS topic that emails the alert
+# addresses. The topic is
 # encrypted with a customer-managed key whose policy lets EventBridge and CloudWatch alarms use it (kms.tf).
 
 resource "aws_sns_topic" "alerts" {

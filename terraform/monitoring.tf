@@ -120,7 +120,7 @@ resource "aws_cloudwatch_dashboard" "pipeline" {
         width  = 24
         height = 2
         properties = {
-          markdown = "## ${local.workflow.name} (${local.name_prefix})\nJobs ${join(", ", local.job_names)} every 15 minutes (UTC). Failure events go to SNS topic `${aws_sns_topic.alerts.name}`; job logs are JSON lines in each job's output log group (/aws-glue/jobs/<job>/output)."
+          markdown = "## ${local.workflow.name} (${local.name_prefix})\nJobs ${join(", ", local.job_names)}, every 15 minutes (UTC) once schedule_enabled is on. Failure events go to SNS topic `${aws_sns_topic.alerts.name}`; job logs are JSON lines in each job's output log group (/aws-glue/jobs/<job>/output)."
         }
       },
       local.dashboard_metric_widget["RunsStarted"],

@@ -83,12 +83,14 @@ resource "aws_vpc_security_group_egress_rule" "glue_existing_endpoints" {
   description       = "AWS APIs through the VPC's existing interface endpoints: ${join(", ", var.existing_interface_endpoints)}"
 }
 
-# With aws_api_route = nat_gateway, the subnet's route table must send 0.0.0.0/0 to a NAT gateway: an internet
-# gateway route does not work, since Glue's network interfaces have private addresses only.
+# With aws_api_route = nat_gateway, the subnet's route tables (glue_route_table_ids) must send 0.0.0.0/0 to a
+# NAT gateway: an internet gateway route does not work, since Glue's network interfaces have private addresses
+# only. Looked up by id, not by subnet: a subnet that uses the VPC's main route table implicitly has no
+# association a subnet lookup could find.
 data "aws_route_table" "glue" {
-  count = var.aws_api_route == "nat_gateway" ? 1 : 0
+  for_each = var.aws_api_route == "nat_gateway" ? toset(var.glue_route_table_ids) : toset([])
 
-  subnet_id = data.aws_subnet.glue.id
+  route_table_id = each.value
 }
 
 resource "aws_vpc_security_group_egress_rule" "glue_https" {
@@ -103,8 +105,10 @@ resource "aws_vpc_security_group_egress_rule" "glue_https" {
 
   lifecycle {
     precondition {
-      condition     = anytrue([for route in data.aws_route_table.glue[0].routes : route.cidr_block == "0.0.0.0/0" && try(route.nat_gateway_id, "") != ""])
-      error_message = "aws_api_route = nat_gateway, but the route table of glue_subnet_id has no 0.0.0.0/0 route to a NAT gateway: add one, or use aws_api_route = vpc_endpoints."
+      condition = length(data.aws_route_table.glue) > 0 && alltrue([
+        for table in values(data.aws_route_table.glue) : anytrue([for route in table.routes : route.cidr_block == "0.0.0.0/0" && try(route.nat_gateway_id, "") != ""])
+      ])
+      error_message = "aws_api_route = nat_gateway needs glue_route_table_ids (the route tables of glue_subnet_id), each with a 0.0.0.0/0 route to a NAT gateway: add the route, or use aws_api_route = vpc_endpoints."
     }
   }
 }

@@ -196,7 +196,7 @@ variable "create_s3_gateway_endpoint" {
 
 variable "glue_route_table_ids" {
   type        = list(string)
-  description = "Route tables of glue_subnet_id, for the S3 gateway endpoint."
+  description = "Route tables of glue_subnet_id: the S3 gateway endpoint goes on them, and with aws_api_route = nat_gateway each must route 0.0.0.0/0 to a NAT gateway (checked at plan)."
   default     = []
 
   validation {

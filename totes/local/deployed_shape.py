@@ -243,10 +243,6 @@ def python_rendered_jobs(deployment: Deployment) -> dict[str, dict[str, str]]:
     return {key: dict(job.arguments) for key, job in workflow.jobs.items()}
 
 
-def python_failure_pattern(shape: DeployedShape) -> str:
-    return failure_event_pattern([job.name for job in shape.jobs.values()])
-
-
 def deployed_shape(deployment: Deployment | None = None) -> DeployedShape:
     """The shape as ``tofu console`` evaluates it (the pinned OpenTofu, built here once per machine)."""
     deployment = deployment or Deployment()

@@ -50,7 +50,6 @@ class SparkCluster:
     start_timeout_seconds: float = 90.0
     master_url: str = ""
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
-    started_seconds: float = 0.0
 
     def _environment(self) -> dict[str, str]:
         keep = ("PATH", "HOME", "LANG", "JAVA_HOME", "TMPDIR")
@@ -103,7 +102,6 @@ class SparkCluster:
                                        f"(log {self.work_dir / 'logs' / (name + '.log')})")
             status = self._status(ui_port)
             if status and status.get("aliveworkers", 0) >= self.workers:
-                self.started_seconds = time.monotonic() - started
                 return self
             time.sleep(0.5)
         raise ClusterError(f"the Spark master at {self.master_url} had not {self.workers} workers alive within "

@@ -5,8 +5,8 @@ arguments: its secrets exist and hold every field; its databases answer with the
 reader's SELECT on every source table and its pg_read_all_stats membership; the warehouse migrated to the newest
 ``sql/warehouse`` version, with the loader's privileges); a zone it writes takes a probe object under
 ``_preflight/`` (written, read back, deleted), a zone it only reads lists and reads; its catalog database exists
-or may be created; and every AWS API answers within a few seconds (short-timeout clients), so a subnet without
-a route says so instead of hanging. Each problem is one line naming what is missing and how to fix it, and
+or may be created; and the AWS APIs the job's own code calls (S3, Secrets Manager, Glue) answer within a few
+seconds (short-timeout clients), so a subnet without a route says so instead of hanging. Each problem is one line naming what is missing and how to fix it, and
 :class:`PreflightError` lists them all at once.
 
 This module holds the checks every job may run (zones, catalog) and the machinery; the database checks, which

@@ -17,7 +17,6 @@ from totes.settings import WAREHOUSE_SECRET_ID
 from totes.warehouse.database import connect
 from totes.warehouse.errors import WarehouseError
 from totes.warehouse.migrations import (
-    MIGRATIONS_DIR,
     applied_migrations,
     discover,
     migrate,
@@ -67,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m totes.warehouse", description=__doc__.splitlines()[0])
     parser.add_argument("--secret-id", default=WAREHOUSE_SECRET_ID,
                         help="the loader's secret (default: %(default)s)")
-    parser.add_argument("--dir", type=Path, default=MIGRATIONS_DIR, help="the migrations folder")
+    parser.add_argument("--dir", type=Path, default=None,
+                        help="the migrations folder (default: sql/warehouse of the checkout, else the packaged copy)")
     commands = parser.add_subparsers(dest="command", required=True)
     for name, func, description in (
         ("migrate", command_migrate, "apply pending migrations (safe to re-run)"),
