@@ -13,6 +13,9 @@ Job arguments:
     --job-bookmark-option   job-bookmark-enable | job-bookmark-disable (Glue's default: reload every transform
                             run, harmless) | job-bookmark-pause
 Optional:
+    --catalog-database      the processed zone's catalog database: the Iceberg tables' namespace
+                            (default totesys_processed)
+    --processed-catalog     glue (the Glue Data Catalog, the default) | jdbc:<secret id> (the local stack)
     --transform-job-name    whose manifests to load (default: totesys-transform)
 """
 
@@ -27,13 +30,14 @@ from pyspark.context import SparkContext
 
 from totes import logs
 from totes.bookmarks import JobBookmark
+from totes.iceberg import catalog_from_args, use_catalog
 from totes.job_args import resolve_args
 from totes.logs import log_event
 from totes.manifests import new_run_id
 from totes.preflight import check_before_reading
 from totes.preflight.databases import load_checks
 from totes.secrets import get_database_credentials
-from totes.settings import TRANSFORM_JOB_NAME
+from totes.settings import PROCESSED_DATABASE, TRANSFORM_JOB_NAME
 from totes.spark_session import use_pipeline_sql_conf
 from totes.warehouse.run import LoadResult, LoadRun
 from totes.zones import ZoneStore
@@ -41,7 +45,8 @@ from totes.zones import ZoneStore
 logger = logging.getLogger("totes.warehouse")
 
 REQUIRED_ARGS = ["JOB_NAME", "processed-zone", "warehouse-secret-id"]
-OPTIONAL_ARGS = {"transform-job-name": TRANSFORM_JOB_NAME}
+OPTIONAL_ARGS = {"transform-job-name": TRANSFORM_JOB_NAME, "catalog-database": PROCESSED_DATABASE,
+                 "processed-catalog": "glue"}
 
 
 def main(argv: list[str] | None = None) -> LoadResult:
@@ -56,6 +61,8 @@ def main(argv: list[str] | None = None) -> LoadResult:
     job = Job(glue_context)
     job.init(args["JOB_NAME"], args)
 
+    catalog = catalog_from_args(args)
+    use_catalog(glue_context.spark_session, catalog)
     zone = ZoneStore.for_uri(args["processed_zone"])
     bookmark = JobBookmark(zone, args["JOB_NAME"], args["job_bookmark_option"])
     credentials = get_database_credentials(args["warehouse_secret_id"])
@@ -65,6 +72,7 @@ def main(argv: list[str] | None = None) -> LoadResult:
         result = LoadRun(
             spark=glue_context.spark_session,
             zone=zone,
+            catalog=catalog,
             bookmark=bookmark,
             credentials=credentials,
             run_id=run_id,

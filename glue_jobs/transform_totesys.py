@@ -8,7 +8,10 @@ Job arguments:
     --processed-zone        where this job writes
     --job-bookmark-option   job-bookmark-enable | job-bookmark-disable (Glue's default) | job-bookmark-pause
 Optional:
-    --catalog-database      Data Catalog database to register committed runs in (none: no registration)
+    --catalog-database      the processed zone's catalog database: the Iceberg tables' namespace
+                            (default totesys_processed)
+    --processed-catalog     glue (the Glue Data Catalog, the default) | jdbc:<secret id> (Iceberg's JDBC catalog
+                            in the PostgreSQL database of that secret: the local stack)
     --ingest-job-name       the ingestion job whose manifests are the input (default totesys-ingest)
 """
 
@@ -23,13 +26,13 @@ from pyspark.context import SparkContext
 
 from totes import logs
 from totes.bookmarks import JobBookmark
-from totes.catalog import catalog_client
-from totes.catalog_sync import manifests_to_register, register_committed_runs, register_transform_run
+from totes.iceberg import catalog_from_args, use_catalog
 from totes.job_args import resolve_args
 from totes.logs import log_event
 from totes.manifests import new_run_id
-from totes.preflight import check_before_reading, transform_checks
-from totes.settings import INGEST_JOB_NAME
+from totes.preflight import check_before_reading
+from totes.preflight.databases import transform_checks
+from totes.settings import INGEST_JOB_NAME, PROCESSED_DATABASE
 from totes.spark_session import use_pipeline_sql_conf
 from totes.transform.run import TransformResult, TransformRun
 from totes.zones import ZoneStore
@@ -37,7 +40,8 @@ from totes.zones import ZoneStore
 logger = logging.getLogger("totes.transform")
 
 REQUIRED_ARGS = ["JOB_NAME", "ingestion-zone", "processed-zone"]
-OPTIONAL_ARGS = {"ingest-job-name": INGEST_JOB_NAME, "catalog-database": ""}
+OPTIONAL_ARGS = {"ingest-job-name": INGEST_JOB_NAME, "catalog-database": PROCESSED_DATABASE,
+                 "processed-catalog": "glue"}
 
 
 def main(argv: list[str] | None = None) -> TransformResult:
@@ -52,6 +56,8 @@ def main(argv: list[str] | None = None) -> TransformResult:
     job = Job(glue_context)
     job.init(args["JOB_NAME"], args)
 
+    catalog = catalog_from_args(args)
+    use_catalog(glue_context.spark_session, catalog)
     processed_zone = ZoneStore.for_uri(args["processed_zone"])
     ingestion_zone = ZoneStore.for_uri(args["ingestion_zone"])
     bookmark = JobBookmark(processed_zone, args["JOB_NAME"], args["job_bookmark_option"])
@@ -62,20 +68,17 @@ def main(argv: list[str] | None = None) -> TransformResult:
             spark=glue_context.spark_session,
             ingestion_zone=ingestion_zone,
             processed_zone=processed_zone,
+            catalog=catalog,
             bookmark=bookmark,
             run_id=run_id,
             ingest_job_name=args["ingest_job_name"],
             glue_job_run_id=args.get("JOB_RUN_ID"),
         ).run()
-        # The manifest is written; the catalog follows it, never precedes it.
-        if args["catalog_database"]:
-            register_committed_runs(catalog_client(), args["catalog_database"], processed_zone,
-                                    manifests_to_register(processed_zone, bookmark, run_id), register_transform_run)
     except Exception as error:
         log_event(logger, "job failed; bookmark not advanced", logging.ERROR,
                   error_type=type(error).__name__, error=str(error))
         raise
-    # Manifest written and registered: only now may the bookmark move, then Glue's own commit.
+    # Tables committed and the manifest written: only now may the bookmark move, then Glue's own commit.
     bookmark.commit(run_id)
     job.commit()
     log_event(logger, "job succeeded", manifest=result.manifest_key, inputs=len(result.inputs),

@@ -85,11 +85,12 @@ psql_admin() { as_postgres "$pg_bin/../bin/psql" -h "$socket_dir" -p "$port" -U 
 bootstrap_roles() {
   mkdir -p "$secrets_dir"
   chmod 700 "$local_dir/secrets" "$secrets_dir"
-  local owner_pw reader_pw loader_pw wh_reader_pw
+  local owner_pw reader_pw loader_pw wh_reader_pw catalog_pw
   owner_pw=$(write_secret source-db-owner totesys_owner totesys)
   reader_pw=$(write_secret source-db totesys_reader totesys)
   loader_pw=$(write_secret warehouse-db warehouse_loader warehouse)
   wh_reader_pw=$(write_secret warehouse-readonly warehouse_reader warehouse)
+  catalog_pw=$(write_secret processed-catalog processed_catalog processed_catalog)
   # Passwords travel on stdin, never on a command line another process could read.
   psql_admin -d postgres <<SQL
 SET client_min_messages = warning;
@@ -97,10 +98,12 @@ SELECT 'CREATE ROLE totesys_owner LOGIN CREATEDB' WHERE NOT EXISTS (SELECT FROM 
 SELECT 'CREATE ROLE totesys_reader LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'totesys_reader')\gexec
 SELECT 'CREATE ROLE warehouse_loader LOGIN CREATEDB' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'warehouse_loader')\gexec
 SELECT 'CREATE ROLE warehouse_reader LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'warehouse_reader')\gexec
+SELECT 'CREATE ROLE processed_catalog LOGIN CREATEDB' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'processed_catalog')\gexec
 ALTER ROLE totesys_owner PASSWORD '$owner_pw';
 ALTER ROLE totesys_reader PASSWORD '$reader_pw';
 ALTER ROLE warehouse_loader PASSWORD '$loader_pw';
 ALTER ROLE warehouse_reader PASSWORD '$wh_reader_pw';
+ALTER ROLE processed_catalog PASSWORD '$catalog_pw';
 -- The ingestion job may see other sessions' transaction start times: that is what bounds its read window.
 GRANT pg_read_all_stats TO totesys_reader;
 -- The owners drop throwaway test databases WITH (FORCE), which ends the readers' lingering sessions too.
@@ -108,6 +111,8 @@ GRANT pg_signal_backend TO totesys_owner;
 GRANT pg_signal_backend TO warehouse_loader;
 SELECT 'CREATE DATABASE totesys OWNER totesys_owner' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'totesys')\gexec
 SELECT 'CREATE DATABASE warehouse OWNER warehouse_loader' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'warehouse')\gexec
+-- The processed zone's Iceberg catalog (Iceberg's JDBC catalog keeps its tables here; the Glue Data Catalog on AWS).
+SELECT 'CREATE DATABASE processed_catalog OWNER processed_catalog' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'processed_catalog')\gexec
 SQL
 }
 

@@ -85,8 +85,12 @@ resource "aws_glue_job" "this" {
     "--spark-event-logs-path"        = "s3://${aws_s3_object.spark_event_log_folder[each.key].bucket}/${aws_s3_object.spark_event_log_folder[each.key].key}"
     # Glue 5.x: the job's log groups are <prefix>/output (stdout, stderr: the JSON lines) and <prefix>/error.
     "--custom-logGroup-prefix" = local.job_log_group_prefixes[each.key]
-    # Glue 5.x reads s3:// through S3A, which otherwise assumes us-east-2 for its endpoint region.
-    "--conf" = "spark.hadoop.fs.s3a.endpoint.region=${local.region}"
+    # Glue 5.1's Iceberg (1.10.0) for the processed zone's tables; its SQL extensions (MERGE, CALL) must be on
+    # the session from its start (the catalog itself the jobs set at run time: totes/iceberg.py).
+    "--datalake-formats" = "iceberg"
+    # Glue 5.x reads s3:// through S3A, which otherwise assumes us-east-2 for its endpoint region. Glue takes
+    # one --conf key: further settings follow inside its value.
+    "--conf" = "spark.hadoop.fs.s3a.endpoint.region=${local.region} --conf spark.sql.extensions=${local.iceberg_sql_extensions}"
     }, length(local.job_wheels[each.key]) == 0 ? {} : {
     # The job's wheels from the artifacts bucket, and nothing from a package index (none is reachable).
     "--additional-python-modules"       = join(",", [for wheel in local.job_wheels[each.key] : "s3://${aws_s3_object.wheel[wheel].bucket}/${aws_s3_object.wheel[wheel].key}"])

@@ -86,7 +86,12 @@ locals {
     warehouse_secret_id = local.secrets["warehouse"].name
     ingestion_database  = local.catalog_database_names["ingestion"]
     processed_database  = local.catalog_database_names["processed"]
+    # The processed zone's Iceberg tables are in the Glue Data Catalog (the local stack: a JDBC catalog).
+    processed_catalog = "glue"
   }))
+
+  # totes/spark_session.py ICEBERG_SQL_EXTENSIONS (a test keeps the two equal).
+  iceberg_sql_extensions = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
 
   jobs     = local.workflow.jobs
   triggers = { for trigger in local.workflow.triggers : trigger.name => trigger }

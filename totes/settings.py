@@ -21,6 +21,8 @@ SOURCE_SECRET_ID = "totesys/source-db"  # read-only role the ingestion job uses
 SOURCE_OWNER_SECRET_ID = "totesys/source-db-owner"  # the "application": generator and change simulator
 WAREHOUSE_SECRET_ID = "totesys/warehouse-db"  # the loader
 WAREHOUSE_READONLY_SECRET_ID = "totesys/warehouse-readonly"  # dashboards and analysts
+# Locally only: the PostgreSQL database of the processed zone's Iceberg catalog (AWS uses the Glue Data Catalog).
+PROCESSED_CATALOG_SECRET_ID = "totesys/processed-catalog"
 
 # Data Catalog databases of the two zones (Terraform prefixes them per environment on AWS).
 INGESTION_DATABASE = "totesys_ingestion"

@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the local runtime reads PIPELINE_SQL_CONF before it imports pyspark
     from pyspark.sql import SparkSession
 
+# Iceberg's SQL (MERGE, CALL) for the processed zone: a static setting, given at the session's start (Terraform's
+# --conf for the Glue jobs, totes.local.spark locally); totes.iceberg refuses a session without it.
+ICEBERG_SQL_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
+
 PIPELINE_SQL_CONF = {
     # The source's timestamps have no time zone: a UTC session keeps their wall-clock value from the JDBC read
     # to the parquet files and the warehouse (the JVM's own zone, UTC on Glue, is pinned locally).

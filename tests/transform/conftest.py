@@ -20,12 +20,16 @@ import pytest
 from totes.tables import expected_spark_schema
 from totes.parquet_io import arrow_schema
 from totes.manifests import RunManifest, TableOutput, list_manifests, new_run_id, write_manifest
-from totes.settings import INGEST_JOB_NAME, REPO_DIR, TRANSFORM_JOB_NAME
+from totes.iceberg import ProcessedCatalog, catalog_from_args, read_table
+from totes.settings import INGEST_JOB_NAME, PROCESSED_CATALOG_SECRET_ID, PROCESSED_DATABASE, REPO_DIR, TRANSFORM_JOB_NAME
 from totes.star import star_table
 from totes.tables import SOURCE_TABLES
 from totes.zones import ZoneStore
 
 TRANSFORM_SCRIPT = REPO_DIR / "glue_jobs" / "transform_totesys.py"
+# The local stack's processed catalog: Iceberg's JDBC catalog in the local PostgreSQL server; each test's zone is a
+# catalog of its own there (totes.iceberg.ProcessedCatalog.spark_name).
+PROCESSED_CATALOG = f"jdbc:{PROCESSED_CATALOG_SECRET_ID}"
 T0 = dt.datetime(2024, 11, 4, 9, 30, 0, 125000)
 
 
@@ -108,32 +112,31 @@ class TransformHarness:
                                                    outputs))
         return run_id
 
+    @property
+    def catalog(self) -> ProcessedCatalog:
+        return catalog_from_args({"processed_catalog": PROCESSED_CATALOG, "catalog_database": PROCESSED_DATABASE,
+                                  "processed_zone": self.processed.uri})
+
     def run(self, option: str = "job-bookmark-enable"):
         return self.job.main(["transform_totesys.py", "--JOB_NAME", TRANSFORM_JOB_NAME, "--ingestion-zone",
                               self.ingestion.uri, "--processed-zone", self.processed.uri,
-                              "--job-bookmark-option", option])
+                              "--processed-catalog", PROCESSED_CATALOG, "--job-bookmark-option", option])
 
     def manifests(self):
         return list_manifests(self.processed, TRANSFORM_JOB_NAME)
 
     def table(self, name: str, manifest: RunManifest | None = None):
-        """A warehouse table as the processed zone holds it: for a fact, every committed run's rows; for a
-        dimension, the snapshot the latest (or the given) manifest points at."""
-        manifests = [manifest] if manifest else self.manifests()
+        """A warehouse table as the processed zone holds it: at the snapshot the latest (or the given) manifest
+        names."""
+        manifest = manifest or self.manifests()[-1]
+        snapshot_id = manifest.tables[name].details.get("snapshot_id")
         schema = star_table(name).spark_schema
-        if name.startswith("fact_"):
-            files = [key for m in manifests for key in m.tables[name].files]
-        else:
-            files = manifests[-1].tables[name].files
-        if not files:
+        if snapshot_id is None:
             return self.spark.createDataFrame([], schema)
-        return self.spark.read.schema(schema).parquet(*(self.processed.uri_of(key) for key in files))
+        return read_table(self.spark, self.catalog.table(name), schema, snapshot_id)
 
     def quarantine(self, source: str):
-        manifest = self.manifests()[-1]
-        files = manifest.tables[{"sales_order": "fact_sales_order", "purchase_order": "fact_purchase_order",
-                                 "payment": "fact_payment"}[source]].details.get("quarantine_files", [])
-        return self.spark.read.parquet(*(self.processed.uri_of(key) for key in files)).collect() if files else []
+        return self.spark.table(self.catalog.table(f"quarantine_{source}")).collect()
 
     def bookmark_text(self) -> str | None:
         key = f"_state/bookmarks/{TRANSFORM_JOB_NAME}.json"

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from tests.transform.conftest import base_rows, ts
 from totes.bookmarks import JobBookmark
-from totes.star import DIMENSIONS, FACTS, STAR_TABLES
+from totes.star import DIMENSIONS, FACTS, STAR_TABLES, WAREHOUSE_TABLES
 from totes.transform.contracts import InputReadError, InputSchemaError, MandatoryDimensionEmptyError
 from totes.transform import run as transform_run
 from totes.transform.run import TransformRun
@@ -31,7 +31,7 @@ def test_first_run_builds_all_eleven_tables_with_declared_columns_and_grain(tran
     transform.ingest(base_rows())
     result = transform.run()
 
-    assert set(result.tables) == {table.name for table in STAR_TABLES}
+    assert set(result.tables) == {table.name for table in WAREHOUSE_TABLES}
     for table in STAR_TABLES:
         df = transform.table(table.name)
         assert _types(df) == _types(transform.spark.createDataFrame([], table.spark_schema)), table.name
@@ -56,13 +56,20 @@ def test_facts_carry_exact_decimals_split_times_and_renamed_staff(transform):
     assert payment.payment_amount == Decimal("719137.76")
 
 
-def test_facts_are_partitioned_by_run_then_created_month(transform):
-    transform.ingest(base_rows())
-    result = transform.run()
+def test_facts_are_partitioned_by_created_month_never_by_run(transform):
+    rows = base_rows()
+    rows["sales_order"].append((3, ts(-60 * 24 * 40), ts(), 1, 1, 1, 10, Decimal("1.00"), 1, "2024-11-07",
+                                "2024-11-08", 1))  # created in September
+    transform.ingest(rows)
+    transform.run()
+    transform.ingest({"sales_order": [(4, ts(5), ts(5), 1, 1, 1, 10, Decimal("1.00"), 1, "2024-11-07",
+                                       "2024-11-08", 1)]})
+    transform.run()
 
-    files = result.tables["fact_sales_order"].files
-    assert files and all(
-        key.startswith(f"fact_sales_order/run_id={result.run_id}/created_year=2024/created_month=11/") for key in files)
+    partitions = transform.spark.sql(f"SELECT partition.created_date_month AS month, record_count "
+                                     f"FROM {transform.catalog.table('fact_sales_order')}.partitions").collect()
+    months_since_1970 = {(2024 - 1970) * 12 + 8: "2024-09", (2024 - 1970) * 12 + 10: "2024-11"}
+    assert {months_since_1970[row.month]: row.record_count for row in partitions} == {"2024-09": 1, "2024-11": 3}
 
 
 def test_dimensions_take_attributes_from_their_parents(transform):
@@ -117,7 +124,7 @@ def test_a_batch_of_payment_updates_only_leaves_dimensions_and_other_facts_uncha
 
     for dim in DIMENSIONS:
         assert second.tables[dim.name].details["status"] == "unchanged", dim.name
-        assert second.tables[dim.name].files == first.tables[dim.name].files
+        assert second.tables[dim.name].details["snapshot_id"] == first.tables[dim.name].details["snapshot_id"]
     assert second.tables["fact_sales_order"].rows == 0
     assert second.tables["fact_payment"].rows == 1
 
@@ -152,61 +159,41 @@ def test_a_changed_parent_updates_the_dimension_of_unchanged_children(transform)
     assert transform.table("dim_staff").count() == 2
 
 
-def test_big_lookup_state_takes_small_changes_as_layers_and_folds_them_without_losing_the_latest(transform,
-                                                                                                 monkeypatch):
-    # Thresholds for a 3-row table (the real ones: 100,000 rows, layers up to a tenth of them, 8 layers).
-    monkeypatch.setattr(transform_run, "LAYERED_STATE_MIN_ROWS", 1)
-    monkeypatch.setattr(transform_run, "MAX_LAYERED_SHARE", 10)
-    monkeypatch.setattr(transform_run, "MAX_STATE_LAYERS", 2)
-
-    def current_transaction_state():
-        return transform.manifests()[-1].state["current"]["transaction"]
-
+def test_the_current_state_keeps_the_latest_version_and_a_late_older_copy_never_wins(transform):
     def dim_transaction():
         return {(row.transaction_id, row.purchase_order_id) for row in transform.table("dim_transaction").collect()}
 
     transform.ingest(base_rows())
     transform.run()
-    base = current_transaction_state()
-    # A newer version of transaction 3 and a new transaction 4: a layer, the base stays.
+    # A newer version of transaction 3 and a new transaction 4.
     transform.ingest({"transaction": [(3, "PURCHASE", None, 10, ts(), ts(10)), (4, "PURCHASE", None, 1, ts(), ts(10))]})
     transform.run()
-    assert current_transaction_state()["run_id"] == base["run_id"]
-    assert [layer["rows"] for layer in current_transaction_state()["layers"]] == [2]
     assert dim_transaction() == {(1, None), (2, None), (3, 10), (4, 1)}
     # A late copy of an older version of transaction 3 (ingested after the newer one) must not win; a payment of
-    # transaction 4, which only a layer holds, finds its parent.
+    # the new transaction 4 finds its parent.
     transform.ingest({"transaction": [(3, "PURCHASE", None, 5, ts(), ts(5))],
                       "payment": [(4, ts(), ts(30), 4, 2, Decimal("10.00"), 3, 3, False, "2024-11-09", 1, 2)]})
     result = transform.run()
-    assert len(current_transaction_state()["layers"]) == 2
     assert dim_transaction() == {(1, None), (2, None), (3, 10), (4, 1)}
     assert result.tables["fact_payment"].rows == 1 and result.quarantined == 0
-    # A third change is one layer too many: folded into a new base holding everything.
-    transform.ingest({"transaction": [(2, "SALE", 2, 7, ts(), ts(20))]})
-    transform.run()
-    folded = current_transaction_state()
-    assert folded["run_id"] != base["run_id"] and folded.get("layers", []) == [] and folded["rows"] == 4
-    assert dim_transaction() == {(1, None), (2, 7), (3, 10), (4, 1)}
+    current = transform.spark.table(transform.catalog.table("current_transaction"))
+    assert current.count() == 4
 
 
-def test_a_corrected_copy_of_the_same_version_wins_through_a_layer(transform, monkeypatch):
+def test_a_corrected_copy_of_the_same_version_wins_in_the_current_state(transform):
     # A reconciliation re-ingests a row edited without a new last_updated: same version, other content.
-    monkeypatch.setattr(transform_run, "LAYERED_STATE_MIN_ROWS", 1)
-    monkeypatch.setattr(transform_run, "MAX_LAYERED_SHARE", 10)
     transform.ingest(base_rows())
     transform.run()
 
     transform.ingest({"transaction": [(3, "PURCHASE", None, 99, ts(), ts())]})
     transform.run()
 
-    assert len(transform.manifests()[-1].state["current"]["transaction"]["layers"]) == 1
     dim = {(row.transaction_id, row.purchase_order_id) for row in transform.table("dim_transaction").collect()}
     assert dim == {(1, None), (2, None), (3, 99)}
 
 
 def test_a_small_batch_checks_big_parents_only_where_it_refers_to_them(transform, monkeypatch):
-    monkeypatch.setattr(transform_run, "LAYERED_STATE_MIN_ROWS", 3)  # "big": the 3 transactions, 4 payment types
+    monkeypatch.setattr(transform_run, "BIG_PARENT_ROWS", 3)  # "big": the 3 transactions, 4 payment types
     narrowed = {}
     verdicts = transform_run.with_quality_verdicts
 
@@ -234,18 +221,15 @@ def test_a_small_batch_checks_big_parents_only_where_it_refers_to_them(transform
     assert narrowed["payment"] == frozenset()
 
 
-def test_a_batch_whose_rows_all_pass_writes_no_quarantine(transform, monkeypatch):
-    prefixes = []
-    write = transform_run.write_parquet
-    monkeypatch.setattr(transform_run, "write_parquet",
-                        lambda spark, df, zone, prefix, **kwargs: prefixes.append(prefix) or write(spark, df, zone,
-                                                                                                   prefix, **kwargs))
+def test_a_batch_whose_rows_all_pass_commits_no_quarantine(transform):
     transform.ingest(base_rows())
 
     result = transform.run()
 
     assert result.quarantined == 0
-    assert [prefix for prefix in prefixes if prefix.startswith("quarantine/")] == []
+    for source in ("sales_order", "purchase_order", "payment"):
+        snapshots = transform.spark.sql(f"SELECT * FROM {transform.catalog.table('quarantine_' + source)}.snapshots")
+        assert snapshots.count() == 0, source
     assert {name: result.tables[name].rows for name in ("fact_sales_order", "fact_purchase_order", "fact_payment")} \
         == {"fact_sales_order": 2, "fact_purchase_order": 1, "fact_payment": 3}
 

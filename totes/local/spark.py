@@ -13,7 +13,7 @@ import shlex
 from pathlib import Path
 
 from totes import settings
-from totes.spark_session import PIPELINE_SQL_CONF
+from totes.spark_session import ICEBERG_SQL_EXTENSIONS, PIPELINE_SQL_CONF
 
 JVM_DEPENDENCIES_FILE = settings.REPO_DIR / "jvm-dependencies.txt"
 # Not under TOTES_LOCAL_DIR: tests and benchmarks point that at throwaway folders; the jars stay put.
@@ -79,6 +79,8 @@ def local_spark_conf() -> dict[str, str]:
         # Two cores: a handful of shuffle partitions beats the default 200 tiny tasks.
         "spark.sql.shuffle.partitions": os.environ.get("TOTES_SHUFFLE_PARTITIONS", "4"),
         "spark.ui.showConsoleProgress": "false",
+        # The processed zone's Iceberg tables (totes/iceberg.py), as Terraform's --conf gives the Glue jobs.
+        "spark.sql.extensions": ICEBERG_SQL_EXTENSIONS,
         "spark.ui.enabled": os.environ.get("TOTES_SPARK_UI", "false"),
         "spark.driver.memory": os.environ.get("TOTES_SPARK_DRIVER_MEMORY", "4g"),
         **PIPELINE_SQL_CONF,

@@ -72,6 +72,7 @@ def local_workflow_variables() -> dict[str, str]:
         "warehouse_secret_id": settings.WAREHOUSE_SECRET_ID,
         "ingestion_database": settings.INGESTION_DATABASE,
         "processed_database": settings.PROCESSED_DATABASE,
+        "processed_catalog": f"jdbc:{settings.PROCESSED_CATALOG_SECRET_ID}",
     }
 
 

@@ -191,13 +191,6 @@ def catalog_checks(args: dict, zone_uri: str) -> list[CheckResult]:
     return [catalog_check(database, zone_uri)] if database else []
 
 
-def transform_checks(args: dict) -> list[CheckResult]:
-    ingest_job_name = args.get("ingest_job_name") or INGEST_JOB_NAME
-    return [zone_read_check("ingestion zone", args["ingestion_zone"], bookmark_key(ingest_job_name)),
-            zone_write_check("processed zone", args["processed_zone"], args["JOB_NAME"]),
-            *catalog_checks(args, args["processed_zone"])]
-
-
 def problems_of(results: list[CheckResult]) -> list[str]:
     """Every problem once (two zones in one unreachable S3 make one line), in check order."""
     return list(dict.fromkeys(problem for result in results for problem in result.problems))

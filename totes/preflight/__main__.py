@@ -13,8 +13,8 @@ from totes import logs
 from totes.job_args import resolve_args
 from totes.local.runner import job_argv, local_workflow_variables
 from totes.local.workflow import load_workflow
-from totes.preflight import CheckResult, problems_of, transform_checks
-from totes.preflight.databases import ingest_checks, load_checks
+from totes.preflight import CheckResult, problems_of
+from totes.preflight.databases import ingest_checks, load_checks, transform_checks
 
 # The checks of each job of workflow/workflow.json, by its key there.
 JOB_CHECKS: dict[str, Callable[[dict], list[CheckResult]]] = {

@@ -1,4 +1,4 @@
-"""Facts: one row per version of a source row, with the columns of totes/star.py and the partition columns.
+"""Facts: one row per version of a source row, with the columns of totes/star.py.
 
 Input: the staged rows that passed the quality rules. Nothing is aggregated: a payment marked paid later is a
 second row, its unpaid version stays (the warehouse keeps history).
@@ -6,26 +6,21 @@ second row, its unpaid version stays (the warehouse keeps history).
 
 from __future__ import annotations
 
-import datetime as dt
-
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from totes.parquet_io import column_bounds
 from totes.star import FACT_PAYMENT, FACT_PURCHASE_ORDER, FACT_SALES_ORDER, StarTable
 
-FACT_PARTITIONS_BY_ROW = ("created_year", "created_month")
+# Facts are partitioned by the month their rows were created in: what queries filter on, and a partition count
+# that grows with the data's calendar, not with the number of runs.
+FACT_PARTITION_SPEC = "months(created_date)"
 
 
 def _star_select(fact: StarTable, expressions: dict[str, Column]) -> list[Column]:
-    """The fact's declared columns, cast to their declared types, then its row-level partition columns."""
-    columns = [
+    """The fact's declared columns, cast to their declared types."""
+    return [
         expressions.get(column.name, F.col(column.name)).cast(column.spark_type).alias(column.name)
         for column in fact.columns
-    ]
-    return columns + [
-        F.year("created_date").alias("created_year"),
-        F.month("created_date").alias("created_month"),
     ]
 
 
@@ -56,10 +51,3 @@ DATE_COLUMNS: dict[str, tuple[str, ...]] = {
     for fact in (FACT_SALES_ORDER, FACT_PURCHASE_ORDER, FACT_PAYMENT)
 }
 
-
-def written_date_range(uris: list[str], fact: StarTable) -> tuple[dt.date | None, dt.date | None]:
-    """The earliest and latest date any date column of a written fact refers to (None, None without one).
-
-    From the files' footers: a Spark aggregation here was one more job per fact on every run.
-    """
-    return column_bounds(uris, DATE_COLUMNS[fact.name])

@@ -1,20 +1,18 @@
 """One transformation run: the ingestion runs not yet processed → the star schema in the processed zone.
 
-Layout of the processed zone (README, "The processed zone"):
+The processed zone is a set of Apache Iceberg tables in one catalog namespace (README, "The processed zone";
+:mod:`totes.iceberg`): the facts (partitioned by the month their rows were created in), the dimensions, the
+deletion table, the quarantine of each fact source table, and the current state of each lookup source table
+(``current_<table>``, kept with MERGE, internal to this job). Beside them, in the zone's folders:
 
-    <zone>/<fact>/run_id=<run>/created_year=YYYY/created_month=M/part-*.parquet   new fact rows of a run
-    <zone>/<dim>/run_id=<run>/part-*.parquet             a complete current snapshot, written when an input changed
-    <zone>/quarantine/<source table>/run_id=<run>/part-*.parquet   rows held back, with rule and reason
-    <zone>/_manifests/totesys-transform/<run id>.json    the commit record of a run (what the load job reads)
-    <zone>/_changes/<dim>/run_id=<run>/part-*.parquet   the rows of a snapshot the run's batch touched (for the load)
-    <zone>/_state/current/<source table>/run_id=<run>/   the current state of each lookup table (internal): a
-                                                         base snapshot, for big tables plus small layers
+    <zone>/_manifests/totesys-transform/<run id>.json    the commit record of a run: every table's snapshot id
     <zone>/_state/bookmarks/totesys-transform.json       the job bookmark
 
-Every output of a run lives under folders named by its run id, so nothing a failed or killed run wrote is ever
-referenced: readers take only what a committed manifest lists (the load job) or what the catalog registers
-after the run (Athena). The manifest also carries the bookmark state it commits, so a run killed between its
-manifest and its bookmark is recognised by the next run and never processed twice.
+Each table commits on its own, carrying the run id and the last input run in its snapshot summary; the manifest,
+written last, names the snapshot of every table the run leaves, which is what the load reads up to. A run killed
+between two table commits is completed by the next run from the same inputs: a table whose current snapshot
+already covers them is not written again, and every write is a MERGE on the table's natural key, so nothing is
+ever there twice.
 """
 
 from __future__ import annotations
@@ -31,12 +29,13 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from totes.bookmarks import ENABLE, JobBookmark
+from totes.iceberg import (ProcessedCatalog, Snapshot, commits_tagged, create_table, current_snapshot, merge_into,
+                           read_table, replace_rows, same_row)
 from totes.logs import log_event
 from totes.manifests import RunManifest, TableOutput, list_manifests, write_manifest
-from totes.parquet_io import WrittenOutput, run_id_of_input_file, write_parquet
-from totes.spark_frames import empty_frame
+from totes.parquet_io import run_id_of_input_file
 from totes.spark_errors import file_failure, is_java_error, names_a_file
-from totes.star import AUDIT_TABLES, DIMENSIONS, FACTS, SOURCE_DELETION, star_table
+from totes.star import AUDIT_TABLES, DIMENSIONS, FACTS, SOURCE_DELETION, WAREHOUSE_TABLES, star_table
 from totes.tables import DELETION_SCHEMA, expected_spark_schema, source_table
 from totes.transform import dimensions as dims
 from totes.transform.contracts import (
@@ -45,10 +44,9 @@ from totes.transform.contracts import (
     check_input_schema,
     latest_versions,
     one_row_per_version,
-    overlay_layers,
     require_resolved,
 )
-from totes.transform.facts import FACT_BUILDERS, FACT_PARTITIONS_BY_ROW, written_date_range
+from totes.transform.facts import FACT_BUILDERS, FACT_PARTITION_SPEC, DATE_COLUMNS
 from totes.transform.quality import (
     FACT_PARENTS,
     FACT_SOURCE_TABLES,
@@ -64,8 +62,7 @@ from totes.zones import ZoneStore
 logger = logging.getLogger("totes.transform")
 
 BOOKMARK_CTX = "ingestion_zone"
-# Of two copies of a row, the later is the source's: the ingestion run id orders them (run ids sort by time),
-# and a batch is newer than the current-state snapshot or the quarantine it is merged with.
+# Of two copies of a row, the later is the source's: the ingestion run id orders them (run ids sort by time).
 INGESTED_IN = "_ingested_in"
 NEWER = "_newer"
 # Source tables whose full current state the dimensions and the quality rules need.
@@ -73,31 +70,30 @@ LOOKUP_TABLES = ("address", "counterparty", "currency", "department", "design", 
                  "transaction")
 # Without rows in these, no fact can pass the rules: an empty one is a systemic problem, not a row problem.
 MANDATORY_TABLES = ("address", "counterparty", "currency", "design", "payment_type", "staff", "department")
+# The snapshot summary key naming the last ingestion run a commit's rows include.
+INPUT_THROUGH_PROPERTY = "totes.input-through"
 
 
-# The current state of a big lookup table is a base snapshot plus layers: a run that touches a few keys of the
-# 1.7 million transactions (scale 100) writes the current rows of those keys only (a layer), where rewriting the
-# base took 3.7 s of a 9 s small-delta transformation (measured in a warm JVM). Layers are folded into a new
-# base once there are MAX_STATE_LAYERS of them or they would hold more than a tenth of the base's rows.
-LAYERED_STATE_MIN_ROWS = 100_000
-MAX_STATE_LAYERS = 8
-MAX_LAYERED_SHARE = 0.1
+def current_state_table(source: str) -> str:
+    """The Iceberg table holding the current row of every key of a lookup source table."""
+    return f"current_{source}"
+
+
+def quarantine_table(fact_source: str) -> str:
+    return f"quarantine_{fact_source}"
 
 
 @dataclass
 class TransformState:
-    """What the job's bookmark holds: how far the input was processed, and where the current snapshots are."""
+    """What the job's bookmark holds: how far the input was processed, and the calendar dim_date covers."""
 
     last_input_run_id: str | None = None
-    # lookup table -> {"run_id", "rows"} of its base snapshot, and "layers": [{"run_id", "rows"}] written since
-    current: dict[str, dict] = field(default_factory=dict)
-    pending: dict[str, dict] = field(default_factory=dict)  # fact source table -> {"run_id", "rows"} of quarantine
-    dimensions: dict[str, dict] = field(default_factory=dict)  # dim -> {"run_id", "rows", "files"}
     date_range: list[str] | None = None  # [first, last] ISO dates dim_date covers
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "TransformState":
-        return cls(**data) if data else cls()
+        data = data or {}
+        return cls(last_input_run_id=data.get("last_input_run_id"), date_range=data.get("date_range"))
 
 
 @dataclass
@@ -112,13 +108,14 @@ class TransformResult:
         return sum(output.details.get("quarantined", 0) for output in self.tables.values())
 
 
-# A fact batch of up to this many rows (a delta) checks its foreign keys against a big parent (as big as a
-# layered one) only where it refers to it (quality.with_quality_verdicts): broadcasting this many keys is cheap,
-# shuffling the 1.7 million transaction keys of scale 100 on every run is not.
+# A fact batch of up to this many rows (a delta) checks its foreign keys against a big parent only where it
+# refers to it (quality.with_quality_verdicts): broadcasting this many keys is cheap, shuffling the 1.7 million
+# transaction keys of scale 100 on every run is not.
 SMALL_BATCH_ROWS = 100_000
+BIG_PARENT_ROWS = 100_000
 
-# Outputs written at the same time: each small write is mostly driver round trips (planning, file commit,
-# footers), which overlap well; the big ones share the cores either way.
+# Outputs written at the same time: each small write is mostly driver round trips (planning, commit, footers),
+# which overlap well; the big ones share the cores either way.
 PARALLEL_WRITES = 4
 
 
@@ -134,30 +131,22 @@ def in_parallel(function, items) -> list:
         return list(pool.map(inheritable_thread_target(function), items))
 
 
-def current_prefix(table: str, run_id: str) -> str:
-    return f"_state/current/{table}/run_id={run_id}"
-
-
-def changes_prefix(dimension: str, run_id: str) -> str:
-    return f"_changes/{dimension}/run_id={run_id}"
-
-
-def quarantine_prefix(table: str, run_id: str) -> str:
-    return f"quarantine/{table}/run_id={run_id}"
-
-
 class TransformRun:
     def __init__(self, spark: SparkSession, ingestion_zone: ZoneStore, processed_zone: ZoneStore,
-                 bookmark: JobBookmark, run_id: str, ingest_job_name: str, glue_job_run_id: str | None = None):
+                 catalog: ProcessedCatalog, bookmark: JobBookmark, run_id: str, ingest_job_name: str,
+                 glue_job_run_id: str | None = None):
         self.spark = spark
         self.ingestion_zone = ingestion_zone
         self.zone = processed_zone
+        self.catalog = catalog
         self.bookmark = bookmark
         self.run_id = run_id
         self.ingest_job_name = ingest_job_name
         self.glue_job_run_id = glue_job_run_id
+        self._input_through: str | None = None  # the last ingestion run of this run's inputs
         self._batch_runs: dict[str, int] = {}  # source table -> how many input runs hold rows of it
         self._batch_rows: dict[str, int] = {}  # source table -> rows of it in the input runs (from the manifests)
+        self._current_rows: dict[str, int] = {}  # lookup table -> rows of its current state
         self._corrects_versions: dict[str, bool] = {}  # fact source table -> a reconciliation re-ingested rows
 
     # -- state -----------------------------------------------------------------------------------------------
@@ -173,6 +162,48 @@ class TransformRun:
                       logging.WARNING, manifest_run_id=later[-1].run_id)
             return TransformState.from_dict(later[-1].state)
         return state
+
+    # -- tables ----------------------------------------------------------------------------------------------
+    def _table(self, name: str) -> str:
+        return self.catalog.table(name)
+
+    def _covers_inputs(self, name: str) -> Snapshot | None:
+        """The table's snapshot if a run (this one's predecessor, killed before its manifest) already committed
+        this run's inputs to it; then it is not written again."""
+        snapshot = current_snapshot(self.spark, self._table(name))
+        if snapshot is not None and snapshot.summary.get(INPUT_THROUGH_PROPERTY) == self._input_through:
+            return snapshot
+        return None
+
+    def _merge(self, name: str, source_df: DataFrame, keys, update_when: str | None = None) -> Snapshot | None:
+        """MERGE into a table (:func:`totes.iceberg.merge_into`); into one never written, a plain append."""
+        table = self._table(name)
+        with commits_tagged(self.spark, self.run_id, {INPUT_THROUGH_PROPERTY: self._input_through}):
+            if current_snapshot(self.spark, table) is None:
+                source_df.writeTo(table).append()
+                return current_snapshot(self.spark, table)
+            return merge_into(self.spark, table, source_df, keys, update_when)
+
+    def _replace(self, name: str, rows_df: DataFrame) -> Snapshot | None:
+        with commits_tagged(self.spark, self.run_id, {INPUT_THROUGH_PROPERTY: self._input_through}):
+            return replace_rows(self.spark, self._table(name), rows_df)
+
+    def _ensure_tables(self) -> None:
+        """Every table of the processed zone exists (created empty the first time), so readers always find it."""
+        definitions = [(current_state_table(name), expected_spark_schema(source_table(name)), None)
+                       for name in LOOKUP_TABLES]
+        definitions += [(quarantine_table(name), self._quarantine_schema(name), None) for name in FACT_SOURCE_TABLES]
+        definitions += [(table.name, table.spark_schema, FACT_PARTITION_SPEC if table.is_fact else None)
+                        for table in WAREHOUSE_TABLES]
+        in_parallel(lambda d: create_table(self.spark, self.catalog, *d), definitions)
+
+    @staticmethod
+    def _quarantine_schema(fact_source: str):
+        from pyspark.sql import types as T
+
+        schema = expected_spark_schema(source_table(fact_source))
+        return T.StructType([*schema.fields, T.StructField(QUARANTINE_RULE, T.StringType()),
+                             T.StructField(QUARANTINE_REASON, T.StringType())])
 
     # -- reading ---------------------------------------------------------------------------------------------
     def _read_batch(self, table_name: str, inputs: list[RunManifest]) -> DataFrame | None:
@@ -199,13 +230,6 @@ class TransformRun:
         return any(table_name in m.tables and m.tables[table_name].files
                    and m.tables[table_name].details.get("mode") == "reconcile" for m in inputs)
 
-    def _read_snapshot(self, prefix: str, table_name: str) -> DataFrame:
-        files = [key for key in self.zone.list_keys(prefix) if key.endswith(".parquet")]
-        schema = expected_spark_schema(source_table(table_name))
-        if not files:
-            return empty_frame(self.spark, schema)
-        return self.spark.read.schema(schema).parquet(*(self.zone.uri_of(key) for key in files))
-
     # -- the run ---------------------------------------------------------------------------------------------
     def run(self) -> TransformResult:
         try:
@@ -223,36 +247,37 @@ class TransformRun:
         inputs = list_manifests(self.ingestion_zone, self.ingest_job_name, state.last_input_run_id)
         log_event(logger, "run started", run_id=self.run_id, inputs=len(inputs),
                   after_input_run_id=state.last_input_run_id)
+        self._ensure_tables()
         outputs: dict[str, TableOutput] = {}
         if inputs:
+            self._input_through = inputs[-1].run_id
             # Opening a parquet input is a driver round trip (listing, footers): the tables open side by side.
             names = LOOKUP_TABLES + FACT_SOURCE_TABLES
             batches = dict(zip(names, in_parallel(lambda name: self._read_batch(name, inputs), names)))
             self._corrects_versions = {name: self._reconciled(name, inputs) for name in FACT_SOURCE_TABLES}
-            changed = self._update_current_state(state, batches)
-            self._check_mandatory(state)
-            current = dict(zip(LOOKUP_TABLES, in_parallel(
-                lambda name: self._current_snapshot(state, name).transform(stage(source_table(name))),
-                LOOKUP_TABLES)))
+            changed = self._update_current_state(batches)
+            current = dict(zip(LOOKUP_TABLES, in_parallel(self._current_state, LOOKUP_TABLES)))
+            self._check_mandatory(current)
+            current = {name: df.transform(stage(source_table(name))) for name, df in current.items()}
             currency_df = current["currency"].transform(dims.with_currency_names(dims.iso_4217_currencies(self.spark)))
             for fact_outputs in in_parallel(
-                    lambda fact_source: self._facts(fact_source, batches[fact_source], state, current, currency_df),
+                    lambda fact_source: self._facts(fact_source, batches[fact_source], current, currency_df),
                     FACT_SOURCE_TABLES):
                 outputs.update(fact_outputs)
-            outputs.update(self._dimensions(state, changed, current, currency_df, outputs, batches))
-            deletions = self._source_deletions(state, inputs)
+            outputs.update(self._dimensions(changed, current, currency_df, batches))
+            date_output = self._dim_date(state, outputs)
+            if date_output:
+                outputs["dim_date"] = date_output
+            deletions = self._source_deletions(inputs)
             if deletions:
                 outputs[SOURCE_DELETION.name] = deletions
             state.last_input_run_id = inputs[-1].run_id
-        for dim in DIMENSIONS + AUDIT_TABLES:
-            if dim.name not in outputs and dim.name in state.dimensions:
-                snapshot = state.dimensions[dim.name]
-                outputs[dim.name] = TableOutput(dim.name, snapshot["rows"], snapshot["files"],
-                                                details={"status": "unchanged", "snapshot_run_id": snapshot["run_id"]})
-        for fact in FACTS:
-            outputs.setdefault(fact.name, TableOutput(fact.name, 0, [], details={"status": "unchanged"}))
-        ordered = {table.name: outputs[table.name] for table in DIMENSIONS + FACTS + AUDIT_TABLES
-                   if table.name in outputs}
+        ordered = {}
+        for table in DIMENSIONS + FACTS + AUDIT_TABLES:
+            output = outputs.get(table.name) or TableOutput(table.name, 0, details={"status": "unchanged"})
+            snapshot = current_snapshot(self.spark, self._table(table.name))
+            output.details["snapshot_id"] = snapshot.snapshot_id if snapshot else None
+            ordered[table.name] = output
         manifest = RunManifest(
             job_name=self.bookmark.job_name, run_id=self.run_id, started_at=started_at.isoformat(),
             finished_at=dt.datetime.now(dt.timezone.utc).isoformat(), bookmark_option=self.bookmark.option,
@@ -265,59 +290,38 @@ class TransformRun:
                   rows=sum(o.rows for name, o in ordered.items() if name.startswith("fact_")))
         return TransformResult(self.run_id, manifest_key, manifest.inputs, ordered)
 
-    def _current_snapshot(self, state: TransformState, name: str) -> DataFrame:
-        """The current state of a lookup table; empty when none of its rows was ever ingested."""
-        entry = state.current.get(name, {})
-        base_df = self._read_snapshot(current_prefix(name, entry.get("run_id", "never")), name)
-        layers = entry.get("layers", [])
-        if not layers:
-            return base_df
-        layer_dfs = [self._read_snapshot(current_prefix(name, layer["run_id"]), name) for layer in layers]
-        return base_df.transform(overlay_layers(source_table(name), layer_dfs))
+    # -- current state of the lookup tables ------------------------------------------------------------------
+    def _current_state(self, name: str) -> DataFrame:
+        table = source_table(name)
+        current_df = read_table(self.spark, self._table(current_state_table(name)), expected_spark_schema(table))
+        snapshot = current_snapshot(self.spark, self._table(current_state_table(name)))
+        self._current_rows[name] = snapshot.count("total-records") if snapshot else 0
+        return current_df
 
-    def _layer_fits(self, state: TransformState, name: str) -> bool:
-        """Whether this run's rows of a table go into a layer rather than a new base snapshot."""
-        entry = state.current.get(name)
-        if entry is None or entry["rows"] < LAYERED_STATE_MIN_ROWS:
-            return False
-        layers = entry.get("layers", [])
-        layered_rows = sum(layer["rows"] for layer in layers) + self._batch_rows[name]
-        return len(layers) < MAX_STATE_LAYERS and layered_rows <= entry["rows"] * MAX_LAYERED_SHARE
+    def _update_current_state(self, batches: dict[str, DataFrame | None]) -> set[str]:
+        """MERGE each touched lookup table's batch into its current state; returns the names of those tables.
 
-    def _update_current_state(self, state: TransformState, batches: dict[str, DataFrame | None]) -> set[str]:
-        """New current state of the lookup tables this batch touched (a base or a layer); returns their names."""
-        def update(name: str) -> dict:
+        The latest version of a key wins; of two copies of one version, the batch's (a reconciliation's
+        correction of a row edited without a new last_updated). A key the batch does not touch is never read
+        into a rewritten file: copy-on-write rewrites only the files holding a matched key.
+        """
+        def update(name: str) -> None:
             table = source_table(name)
+            if self._covers_inputs(current_state_table(name)):
+                return
             batch_df = batches[name]
-            layer = self._layer_fits(state, name)
-            if name in state.current:
-                previous_df = self._current_snapshot(state, name)
-                if layer:
-                    # A layer holds the new current row of every key the batch touched, decided against the whole
-                    # current state (a batch row older than the current one loses), so a reader takes a layer's
-                    # row as is. The touched keys are few: the base is only scanned, never shuffled or rewritten.
-                    touched_df = F.broadcast(batch_df.select(table.primary_key).distinct())
-                    previous_df = previous_df.join(touched_df, on=table.primary_key, how="left_semi")
-                current_df = (previous_df.withColumn(NEWER, F.lit(0)).unionByName(batch_df.withColumn(NEWER, F.lit(1)))
-                              .transform(latest_versions(table, newer_first=NEWER)))
-            elif self._batch_runs[name] > 1:
-                current_df = batch_df.transform(latest_versions(table))
-            else:
-                # A single ingestion run holds one version per key: then there is nothing older to drop.
-                current_df = batch_df
-            rows = write_parquet(self.spark, current_df.coalesce(1), self.zone, current_prefix(name, self.run_id)).rows
-            if layer:
-                entry = state.current[name]
-                return {**entry, "layers": [*entry.get("layers", []), {"run_id": self.run_id, "rows": rows}]}
-            return {"run_id": self.run_id, "rows": rows}
+            if self._batch_runs[name] > 1:
+                batch_df = batch_df.transform(latest_versions(table))
+            newer = (f"s.last_updated > t.last_updated OR (s.last_updated = t.last_updated "
+                     f"AND NOT ({same_row(table.column_names)}))")
+            self._merge(current_state_table(name), batch_df, [table.primary_key], update_when=newer)
 
         changed = [name for name in LOOKUP_TABLES if batches[name] is not None]
-        for name, entry in zip(changed, in_parallel(update, changed)):
-            state.current[name] = entry
+        in_parallel(update, changed)
         return set(changed)
 
-    def _check_mandatory(self, state: TransformState) -> None:
-        empty = [name for name in MANDATORY_TABLES if state.current.get(name, {}).get("rows", 0) == 0]
+    def _check_mandatory(self, current: dict[str, DataFrame]) -> None:
+        empty = [name for name in MANDATORY_TABLES if self._current_rows.get(name, 0) == 0]
         if empty:
             raise MandatoryDimensionEmptyError(
                 f"no rows have ever been ingested for {', '.join(empty)}; every fact depends on them "
@@ -331,16 +335,19 @@ class TransformRun:
                       logging.WARNING, currency_codes=unknown)
         return unknown
 
-    def _facts(self, fact_source: str, batch_df: DataFrame | None, state: TransformState,
-               current: dict[str, DataFrame], currency_df: DataFrame) -> dict[str, TableOutput]:
+    # -- facts -----------------------------------------------------------------------------------------------
+    def _facts(self, fact_source: str, batch_df: DataFrame | None, current: dict[str, DataFrame],
+               currency_df: DataFrame) -> dict[str, TableOutput]:
         started = time.monotonic()
         fact, build = FACT_BUILDERS[fact_source]
         table = source_table(fact_source)
-        pending = state.pending.get(fact_source)
-        pending_df = self._pending_df(fact_source, pending)
-        if batch_df is None and pending_df is None:
+        pending_df = read_table(self.spark, self._table(quarantine_table(fact_source)),
+                                expected_spark_schema(table))
+        pending_snapshot = current_snapshot(self.spark, self._table(quarantine_table(fact_source)))
+        pending_rows = pending_snapshot.count("total-records") if pending_snapshot else 0
+        if batch_df is None and pending_rows == 0:
             return {}
-        if batch_df is not None and pending_df is not None:
+        if batch_df is not None and pending_rows:
             # A held-back version may have been ingested again since (corrected by a reconciliation).
             candidates_df = (batch_df.withColumn(NEWER, F.lit(1)).unionByName(pending_df.withColumn(NEWER, F.lit(0)))
                              .transform(one_row_per_version(table, newer_first=NEWER)))
@@ -350,83 +357,55 @@ class TransformRun:
                        for _, parent in FACT_PARENTS[fact_source] if parent != "currency"}
         judged_df = (candidates_df.transform(stage(table))
                      .transform(with_quality_verdicts(fact_source, parent_keys, currency_df,
-                                                      self._parents_to_narrow(fact_source, state, pending)))
+                                                      self._parents_to_narrow(fact_source, pending_rows)))
                      .cache())
         try:
-            passed_df = judged_df.transform(filter_passed).transform(build)
-            fact_df = passed_df.withColumn("run_id", F.lit(self.run_id)).repartition(*FACT_PARTITIONS_BY_ROW)
-            written = write_parquet(self.spark, fact_df, self.zone, f"{fact.name}/run_id={self.run_id}",
-                                    partition_by=FACT_PARTITIONS_BY_ROW)
-            first_date, last_date = written_date_range([self.zone.uri_of(key) for key in written.files], fact)
-            if pending_df is None and self._batch_runs.get(fact_source) == 1 \
-                    and written.rows == self._batch_rows[fact_source]:
-                # Every candidate became a fact row: nothing to quarantine, no job to find that out. Equal counts
-                # mean exactly that because a fact is a select of the passed rows, the verdicts' left joins meet
-                # at most one parent row per key (current states hold one row per key), and one ingestion run
-                # holds each version once.
-                quarantined = WrittenOutput([], 0)
-            else:
-                quarantine_df = judged_df.transform(filter_quarantined).transform(
-                    unstage(table, keep=(QUARANTINE_RULE, QUARANTINE_REASON)))
-                quarantined = write_parquet(self.spark, quarantine_df.coalesce(1), self.zone,
-                                            quarantine_prefix(fact_source, self.run_id))
+            fact_df = judged_df.transform(filter_passed).transform(build)
+            dates = DATE_COLUMNS[fact.name]
+            bounds = fact_df.agg(F.count(F.lit(1)).alias("rows"), F.least(*(F.min(c) for c in dates)).alias("first"),
+                                 F.greatest(*(F.max(c) for c in dates)).alias("last")).first()
+            inserted = rewritten = 0
+            if bounds.rows and not self._covers_inputs(fact.name):
+                # A version is there once: a rerun inserts nothing new, and a reconciliation's corrected copy of
+                # a version replaces it in place (its natural key kept).
+                update_when = f"NOT ({same_row(fact.column_names)})" if self._corrects_versions.get(fact_source) \
+                    else None
+                before = current_snapshot(self.spark, self._table(fact.name))
+                after = self._merge(fact.name, fact_df, fact.natural_key, update_when)
+                inserted, rewritten = _inserted_and_rewritten(before, after)
+            quarantine_df = judged_df.transform(filter_quarantined).transform(
+                unstage(table, keep=(QUARANTINE_RULE, QUARANTINE_REASON)))
+            rules = {row[0]: row[1] for row in quarantine_df.groupBy(QUARANTINE_RULE).count().collect()}
+            quarantined = sum(rules.values())
+            if (quarantined or pending_rows) and not self._covers_inputs(quarantine_table(fact_source)):
+                self._replace(quarantine_table(fact_source), quarantine_df.coalesce(1))
         finally:
             judged_df.unpersist()
-        released = max((pending or {}).get("rows", 0) - quarantined.rows, 0)
-        if quarantined.rows:
-            state.pending[fact_source] = {"run_id": self.run_id, "rows": quarantined.rows}
-            rules = {row[0]: row[1] for row in self._read_quarantine(fact_source, quarantined.files)
-                     .groupBy(QUARANTINE_RULE).count().collect()}
-            log_event(logger, "rows quarantined", logging.WARNING, table=fact.name, rows=quarantined.rows,
-                      rules=rules, quarantine=quarantine_prefix(fact_source, self.run_id))
-        else:
-            state.pending.pop(fact_source, None)
-            rules = {}
+        released = max(pending_rows - quarantined, 0)
+        if quarantined:
+            log_event(logger, "rows quarantined", logging.WARNING, table=fact.name, rows=quarantined,
+                      rules=rules, quarantine=quarantine_table(fact_source))
         seconds = round(time.monotonic() - started, 3)
-        log_event(logger, "fact built", table=fact.name, rows=written.rows, status="written" if written.rows else
-                  "unchanged", quarantined=quarantined.rows, released=released, files=len(written.files),
-                  seconds=seconds)
-        details = {"status": "written" if written.rows else "unchanged", "quarantined": quarantined.rows,
-                   "released": released, "quarantine_rules": rules, "quarantine_files": quarantined.files,
-                   "first_date": first_date and first_date.isoformat(),
-                   "last_date": last_date and last_date.isoformat(), "seconds": seconds,
+        status = "written" if inserted or rewritten else "unchanged"
+        log_event(logger, "fact built", table=fact.name, rows=inserted, rewritten=rewritten, status=status,
+                  quarantined=quarantined, released=released, seconds=seconds)
+        details = {"status": status, "inserted": inserted, "rewritten": rewritten, "quarantined": quarantined,
+                   "released": released, "quarantine_rules": rules,
+                   "first_date": bounds["first"] and bounds["first"].isoformat(),
+                   "last_date": bounds["last"] and bounds["last"].isoformat(), "seconds": seconds,
                    "corrects_versions": self._corrects_versions.get(fact_source, False)}
-        return {fact.name: TableOutput(fact.name, written.rows, written.files, details=details)}
+        return {fact.name: TableOutput(fact.name, inserted, details=details)}
 
-    def _parents_to_narrow(self, fact_source: str, state: TransformState, pending: dict | None) -> frozenset[str]:
+    def _parents_to_narrow(self, fact_source: str, pending_rows: int) -> frozenset[str]:
         """The big parents a small batch checks its foreign keys against only where it refers to them."""
-        candidate_rows = self._batch_rows.get(fact_source, 0) + (pending or {}).get("rows", 0)
+        candidate_rows = self._batch_rows.get(fact_source, 0) + pending_rows
         if candidate_rows > SMALL_BATCH_ROWS:
             return frozenset()
         return frozenset(parent for _, parent in FACT_PARENTS[fact_source] if parent != "currency"
-                         and state.current.get(parent, {}).get("rows", 0) >= LAYERED_STATE_MIN_ROWS)
+                         and self._current_rows.get(parent, 0) >= BIG_PARENT_ROWS)
 
-    def _pending_df(self, fact_source: str, pending: dict | None) -> DataFrame | None:
-        if not pending:
-            return None
-        table = source_table(fact_source)
-        return self._read_snapshot(quarantine_prefix(fact_source, pending["run_id"]), fact_source) \
-            .select(*table.column_names)
-
-    def _read_quarantine(self, fact_source: str, files: list[str]) -> DataFrame:
-        return self.spark.read.parquet(*(self.zone.uri_of(key) for key in files))
-
-    def _write_changes(self, name: str, dim_df: DataFrame, batches: dict[str, DataFrame | None]) -> list[str]:
-        """The rows of a dimension this run's batch touched, beside its full snapshot.
-
-        For a dimension built from one source table, those are all the rows that can differ from the previous
-        snapshot, so a load that has that snapshot merges only these (a delta touches a few of the 1.7 million
-        dim_transaction rows at scale 100) instead of the whole snapshot. Taken from the new snapshot, never
-        from the batch: a batch row can be older than the current one (a late or reconciled version).
-        """
-        (source,) = dims.DIMENSION_INPUTS[name]
-        (key,) = star_table(name).natural_key
-        touched_df = batches[source].select(F.col(source_table(source).primary_key).alias(key))
-        changes_df = dim_df.join(touched_df, on=key, how="left_semi").coalesce(1)
-        return write_parquet(self.spark, changes_df, self.zone, changes_prefix(name, self.run_id)).files
-
-    def _dimensions(self, state: TransformState, changed: set[str], current: dict[str, DataFrame],
-                    currency_df: DataFrame, fact_outputs: dict[str, TableOutput],
+    # -- dimensions ------------------------------------------------------------------------------------------
+    def _dimensions(self, changed: set[str], current: dict[str, DataFrame], currency_df: DataFrame,
                     batches: dict[str, DataFrame | None]) -> dict[str, TableOutput]:
         builders = {
             "dim_location": lambda: dims.dim_location(current["address"]),
@@ -437,10 +416,10 @@ class TransformRun:
             "dim_counterparty": lambda: dims.dim_counterparty(current["counterparty"], current["address"]),
             "dim_currency": lambda: dims.dim_currency(currency_df),
         }
+
         def write(name: str) -> TableOutput:
-            build = builders[name]
-            dim_df = build()
-            had_snapshot = name in state.dimensions
+            dim = star_table(name)
+            dim_df = builders[name]()
             if name == "dim_staff":
                 require_resolved(name, dim_df, "staff_id", "department_name", "department")
             if name == "dim_counterparty":
@@ -449,62 +428,39 @@ class TransformRun:
             if name == "dim_currency":
                 unknown_codes = self._report_unknown_currencies(currency_df)
                 details = {"unknown_currency_codes": unknown_codes} if unknown_codes else {}
-            output = self._write_dimension(state, name, dim_df.coalesce(1), details)
-            if had_snapshot and len(dims.DIMENSION_INPUTS[name]) == 1:
-                output.details["changes_files"] = self._write_changes(name, dim_df, batches)
-            return output
+            inputs = dims.DIMENSION_INPUTS[name]
+            if len(inputs) == 1:
+                # Only the rows of the keys the batch touched can differ from the table's (a delta touches a few
+                # of the 1.7 million dim_transaction rows at scale 100).
+                (source,) = inputs
+                (key,) = dim.natural_key
+                touched_df = batches[source].select(F.col(source_table(source).primary_key).alias(key))
+                dim_df = dim_df.join(touched_df, on=key, how="left_semi")
+            return self._write_dimension(name, dim_df, details)
 
-        to_write = [name for name in builders
-                    if name not in state.dimensions or changed.intersection(dims.DIMENSION_INPUTS[name])]
-        outputs = dict(zip(to_write, in_parallel(write, to_write)))
-        date_output = self._dim_date(state, fact_outputs)
-        if date_output:
-            outputs["dim_date"] = date_output
-        return outputs
+        to_write = [name for name in builders if changed.intersection(dims.DIMENSION_INPUTS[name])]
+        return dict(zip(to_write, in_parallel(write, to_write)))
 
-    def _source_deletions(self, state: TransformState, inputs: list[RunManifest]) -> TableOutput | None:
-        """The complete list of source rows reconciliations found deleted, rewritten when the inputs add some.
-
-        Nothing is removed anywhere (README, "Reconciliation": the delete policy); a row re-detected (a
-        reconciliation killed before its bookmark, then run again) keeps its first detection.
-        """
-        found = [(name, key) for manifest in inputs for name, output in manifest.tables.items()
-                 for key in output.details.get("deletion_files", [])]
-        if not found:
-            return None
-        new_df = reduce(DataFrame.unionByName, [
-            self.spark.read.schema(DELETION_SCHEMA).parquet(*(self.ingestion_zone.uri_of(k) for n, k in found if n == name))
-            .select(F.lit(name).alias("source_table"), "source_id",
-                    F.to_date("last_updated").alias("last_updated_date"),
-                    time_of_day(F.col("last_updated")).alias("last_updated_time"),
-                    F.to_date("detected_at").alias("detected_date"),
-                    time_of_day(F.col("detected_at")).alias("detected_time"))
-            for name in dict.fromkeys(n for n, _ in found)])
-        previous = state.dimensions.get(SOURCE_DELETION.name)
-        if previous:
-            previous_df = self.spark.read.schema(SOURCE_DELETION.spark_schema).parquet(
-                *(self.zone.uri_of(k) for k in previous["files"]))
-            new_df = previous_df.withColumn(NEWER, F.lit(0)).unionByName(new_df.withColumn(NEWER, F.lit(1)))
-        else:
-            new_df = new_df.withColumn(NEWER, F.lit(1))
-        first_detection = Window.partitionBy("source_table", "source_id").orderBy(NEWER, "detected_date",
-                                                                                   "detected_time")
-        deletions_df = (new_df.withColumn("_n", F.row_number().over(first_detection)).where(F.col("_n") == 1)
-                        .select(*SOURCE_DELETION.column_names))
-        output = self._write_dimension(state, SOURCE_DELETION.name, deletions_df.coalesce(1), {})
-        log_event(logger, "source deletions recorded", logging.WARNING, rows=output.rows,
-                  tables=sorted(dict.fromkeys(n for n, _ in found)))
-        return output
-
-    def _write_dimension(self, state: TransformState, name: str, dim_df: DataFrame, details: dict) -> TableOutput:
-        written = write_parquet(self.spark, dim_df, self.zone, f"{name}/run_id={self.run_id}")
-        state.dimensions[name] = {"run_id": self.run_id, "rows": written.rows, "files": written.files}
-        log_event(logger, "dimension built", table=name, rows=written.rows, status="written")
-        return TableOutput(name, written.rows, written.files,
-                           details={"status": "written", "snapshot_run_id": self.run_id, **details})
+    def _write_dimension(self, name: str, dim_df: DataFrame, details: dict) -> TableOutput:
+        """Upsert a dimension's rows on its natural key; a row equal to the table's is not rewritten."""
+        dim = star_table(name)
+        if self._covers_inputs(name):
+            return TableOutput(name, 0, details={"status": "unchanged", **details})
+        before = current_snapshot(self.spark, self._table(name))
+        changed_df = dim_df
+        if before is not None:
+            existing_df = read_table(self.spark, self._table(name), dim.spark_schema)
+            changed_df = dim_df.join(existing_df, how="left_anti",
+                                     on=[dim_df[c].eqNullSafe(existing_df[c]) for c in dim.column_names])
+        after = self._merge(name, changed_df, dim.natural_key, update_when="true")
+        inserted, rewritten = _inserted_and_rewritten(before, after)
+        status = "written" if before is None or after.snapshot_id != before.snapshot_id else "unchanged"
+        log_event(logger, "dimension built", table=name, status=status, inserted=inserted, rewritten=rewritten)
+        return TableOutput(name, inserted, details={"status": status, "inserted": inserted, "rewritten": rewritten,
+                                                    **details})
 
     def _dim_date(self, state: TransformState, fact_outputs: dict[str, TableOutput]) -> TableOutput | None:
-        """A gapless calendar of whole years covering every date any fact refers to; rewritten only when a date
+        """A gapless calendar of whole years covering every date any fact refers to; extended only when a date
         falls outside the years it covers.
 
         Whole years because new orders are agreed for later days almost every day: a calendar ending on the last
@@ -518,9 +474,47 @@ class TransformRun:
             return None
         first_day, last_day = dt.date(min(bounds).year, 1, 1), dt.date(max(bounds).year, 12, 31)
         new_range = [first_day.isoformat(), last_day.isoformat()]
-        if new_range == state.date_range and "dim_date" in state.dimensions:
+        if new_range == state.date_range:
             return None
         state.date_range = new_range
-        calendar_df = dims.dim_date(self.spark, first_day, last_day).coalesce(1)
-        return self._write_dimension(state, "dim_date", calendar_df, {"first_date": new_range[0],
-                                                                      "last_date": new_range[1]})
+        calendar_df = dims.dim_date(self.spark, first_day, last_day)
+        output = self._write_dimension("dim_date", calendar_df, {})
+        output.details.update(first_date=new_range[0], last_date=new_range[1])
+        return output
+
+    # -- deletions -------------------------------------------------------------------------------------------
+    def _source_deletions(self, inputs: list[RunManifest]) -> TableOutput | None:
+        """Source rows reconciliations found deleted, added to the deletion table on their first detection.
+
+        Nothing is removed anywhere (README, "Reconciliation": the delete policy); a row re-detected (a
+        reconciliation killed before its bookmark, then run again) keeps its first detection.
+        """
+        found = [(name, key) for manifest in inputs for name, output in manifest.tables.items()
+                 for key in output.details.get("deletion_files", [])]
+        if not found or self._covers_inputs(SOURCE_DELETION.name):
+            return None
+        new_df = reduce(DataFrame.unionByName, [
+            self.spark.read.schema(DELETION_SCHEMA).parquet(*(self.ingestion_zone.uri_of(k) for n, k in found if n == name))
+            .select(F.lit(name).alias("source_table"), "source_id",
+                    F.to_date("last_updated").alias("last_updated_date"),
+                    time_of_day(F.col("last_updated")).alias("last_updated_time"),
+                    F.to_date("detected_at").alias("detected_date"),
+                    time_of_day(F.col("detected_at")).alias("detected_time"))
+            for name in dict.fromkeys(n for n, _ in found)])
+        first_detection = Window.partitionBy("source_table", "source_id").orderBy("detected_date", "detected_time")
+        deletions_df = (new_df.withColumn("_n", F.row_number().over(first_detection)).where(F.col("_n") == 1)
+                        .select(*SOURCE_DELETION.column_names))
+        before = current_snapshot(self.spark, self._table(SOURCE_DELETION.name))
+        after = self._merge(SOURCE_DELETION.name, deletions_df, SOURCE_DELETION.natural_key)
+        inserted, _ = _inserted_and_rewritten(before, after)
+        log_event(logger, "source deletions recorded", logging.WARNING, rows=inserted,
+                  tables=sorted(dict.fromkeys(n for n, _ in found)))
+        return TableOutput(SOURCE_DELETION.name, inserted, details={"status": "written", "inserted": inserted})
+
+
+def _inserted_and_rewritten(before: Snapshot | None, after: Snapshot | None) -> tuple[int, int]:
+    """Rows a commit added, and rows of files it rewrote (copy-on-write: the changed rows and their neighbours)."""
+    if after is None or (before is not None and after.snapshot_id == before.snapshot_id):
+        return 0, 0
+    total_before = before.count("total-records") if before else 0
+    return after.count("total-records") - total_before, after.count("deleted-records")

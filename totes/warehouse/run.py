@@ -2,17 +2,18 @@
 
 Order of effects, which is what makes every failure harmless:
 
-1. read the bookmark (the newest transform run already loaded) and the committed transform manifests after it;
-   plan one batch of their files (:mod:`totes.warehouse.batch`);
+1. read the bookmark (the newest transform run already loaded, and the Iceberg snapshot of each table it
+   loaded) and the committed transform manifests after it; plan one batch of table changes up to the newest
+   manifest's snapshots (:mod:`totes.warehouse.batch`);
 2. connect and check the warehouse against ``totes/star.py`` (a wrong password, a missing table or a retyped
    column fails here, before anything is read);
-3. check every listed file exists, then stage, check and merge the batch in ONE warehouse transaction
+3. read each table's changes, then stage, check and merge the batch in ONE warehouse transaction
    (:mod:`totes.warehouse.loader`): a failure anywhere rolls it back;
 4. only after the warehouse COMMIT: write this run's manifest (``_manifests/totesys-load/<run id>.json``) and
    stage the bookmark; the job commits the bookmark right before ``job.commit()``.
 
 A run killed after the warehouse COMMIT but before its bookmark is saved leaves the bookmark behind the
-warehouse: the next run loads the same transform runs again, which changes nothing, because fact versions are
+warehouse: the next run loads the same changes again, which changes nothing, because fact versions are
 skipped on their natural key (source id, last_updated) and dimension upserts of equal rows write nothing.
 """
 
@@ -26,12 +27,13 @@ import psycopg
 from pyspark.sql import SparkSession
 
 from totes.bookmarks import JobBookmark
+from totes.iceberg import ProcessedCatalog
 from totes.logs import log_event
 from totes.manifests import RunManifest, TableOutput, write_manifest
 from totes.secrets import DatabaseCredentials
 from totes.settings import TRANSFORM_JOB_NAME
 from totes.star import WAREHOUSE_TABLES
-from totes.warehouse.batch import LoadBatch, check_files_exist, plan_batch, read_manifests, read_table
+from totes.warehouse.batch import LoadBatch, plan_batch, read_changes, read_manifests
 from totes.warehouse.database import connect, scrub
 from totes.warehouse.errors import WarehouseUnavailableError
 from totes.warehouse.loader import TableLoad, WarehouseLoader, log_table_loads
@@ -53,11 +55,12 @@ class LoadResult:
 
 
 class LoadRun:
-    def __init__(self, spark: SparkSession, zone: ZoneStore, bookmark: JobBookmark,
+    def __init__(self, spark: SparkSession, zone: ZoneStore, catalog: ProcessedCatalog, bookmark: JobBookmark,
                  credentials: DatabaseCredentials, run_id: str, glue_job_run_id: str | None = None,
                  transform_job_name: str = TRANSFORM_JOB_NAME):
         self.spark = spark
         self.zone = zone
+        self.catalog = catalog
         self.bookmark = bookmark
         self.credentials = credentials
         self.run_id = run_id
@@ -68,13 +71,14 @@ class LoadRun:
         started_at = dt.datetime.now(dt.timezone.utc)
         state = self.bookmark.state(TRANSFORM_MANIFESTS_CTX) or {}
         after = state.get("last_transform_run_id")
-        batch = plan_batch(read_manifests(self.zone, self.transform_job_name, after), loaded_through=after)
+        loaded = state.get("snapshots", {})
+        batch = plan_batch(read_manifests(self.zone, self.transform_job_name, after), loaded)
         with connect(self.credentials) as conn:
             check_warehouse_schema(conn)
             conn.rollback()  # the check only read the catalog; the load opens its own transaction
             if batch.manifests:
                 log_event(logger, "batch planned", transform_runs=batch.run_ids, after_run_id=after,
-                          files={t.table.name: len(t.files) for t in batch.tables},
+                          changes={t.table.name: [t.loaded_snapshot, t.target_snapshot] for t in batch.tables},
                           snapshots_already_loaded=batch.already_loaded)
                 loads = self._load(conn, batch)
             else:
@@ -83,16 +87,16 @@ class LoadRun:
                 loads = []
         manifest_key = write_manifest(self.zone, self._manifest(started_at, batch, loads))
         log_event(logger, "manifest written", manifest=manifest_key, transform_runs=batch.run_ids)
-        self.bookmark.stage(TRANSFORM_MANIFESTS_CTX, {"last_transform_run_id": batch.newest_run_id or after})
+        self.bookmark.stage(TRANSFORM_MANIFESTS_CTX, {"last_transform_run_id": batch.newest_run_id or after,
+                                                      "snapshots": {**loaded, **batch.targets}})
         return LoadResult(self.run_id, manifest_key, batch.run_ids, loads)
 
     def _load(self, conn, batch: LoadBatch) -> list[TableLoad]:
-        check_files_exist(self.zone, batch)
-        files = {table_files.table.name: table_files for table_files in batch.tables}
+        changes = {table_changes.table.name: table_changes for table_changes in batch.tables}
         try:
             loads = WarehouseLoader(conn).load(
-                [table_files.table for table_files in batch.tables],
-                lambda table: read_table(self.spark, self.zone, files[table.name]),
+                [table_changes.table for table_changes in batch.tables],
+                lambda table: read_changes(self.spark, self.catalog, changes[table.name]),
                 corrected_facts=frozenset(t.table.name for t in batch.tables if t.corrects_versions),
             )
         except psycopg.OperationalError as error:
@@ -120,13 +124,16 @@ class LoadRun:
     def _outputs(batch: LoadBatch, loads: list[TableLoad]) -> dict[str, TableOutput]:
         """Per table in load order: what the merge did, or which already loaded snapshot was skipped."""
         loaded = {load.table: load for load in loads}
+        planned = {changes.table.name: changes for changes in batch.tables}
         outputs = {}
         for table in WAREHOUSE_TABLES:
             if table.name in loaded:
                 load = loaded[table.name]
-                outputs[table.name] = TableOutput(table.name, rows=load.staged, details=load.counts())
+                outputs[table.name] = TableOutput(table.name, rows=load.staged, details={
+                    **load.counts(), "from_snapshot": planned[table.name].loaded_snapshot,
+                    "snapshot_id": planned[table.name].target_snapshot})
             elif table.name in batch.already_loaded:
                 outputs[table.name] = TableOutput(table.name, rows=0, details={
-                    "status": "unchanged", "snapshot_run_id": batch.already_loaded[table.name],
+                    "status": "unchanged", "snapshot_id": batch.already_loaded[table.name],
                     "already_loaded": True})
         return outputs
