@@ -1,7 +1,9 @@
-"""Athena-style SQL on the local catalog: every catalogued table of a database as a DuckDB view.
+"""Athena-style SQL on the processed zone: each of its Iceberg tables as a DuckDB view of the same name.
 
-A view reads exactly what the catalog registers, as Athena does: the partitions' folders for a partitioned
-table, the table's location for a snapshot table. The named queries in sql/athena/ run here unchanged.
+Athena reads the tables the Glue Data Catalog registers; locally the jobs register them in Iceberg's JDBC catalog
+(the local PostgreSQL, secret ``totesys/processed-catalog``), and each view here is DuckDB's ``iceberg_scan`` of the
+metadata file that catalog names as the table's current one: exactly what the last commit left. The named queries
+in sql/athena/ run here unchanged.
 
     python -m totes.local.query "SELECT ..."          # ad-hoc SQL
     python -m totes.local.query --name top_designs     # a named query (sql/athena/top_designs.sql)
@@ -11,52 +13,100 @@ table, the table's location for a snapshot table. The named queries in sql/athen
 from __future__ import annotations
 
 import argparse
+import importlib.resources
 import sys
-from pathlib import Path
 from urllib.parse import urlparse
 
 import duckdb
+import psycopg
 
 from totes import settings
-from totes.catalog import catalog_client
+from totes.iceberg import ProcessedCatalog
+from totes.secrets import get_database_credentials
+from totes.transform.run import LOOKUP_TABLES, current_state_table
 
 NAMED_QUERIES_DIR = settings.REPO_DIR / "sql" / "athena"
+# The transformation's own state, not part of what readers query.
+INTERNAL_TABLES = frozenset(current_state_table(name) for name in LOOKUP_TABLES)
+# Iceberg's extension and the Avro reader it needs for manifests, from their PyPI packages (requirements.txt):
+# loaded from the files, DuckDB never downloads an extension.
+EXTENSIONS = (("duckdb_extension_avro", "avro"), ("duckdb_extension_iceberg", "iceberg"))
+
+
+class NoTablesError(RuntimeError):
+    """The catalog holds no table of the processed zone: the transformation has not committed there yet."""
+
+
+class ExtensionMissingError(RuntimeError):
+    """An extension's package is not installed at duckdb's version."""
 
 
 def named_queries() -> dict[str, str]:
     return {path.stem: path.read_text() for path in sorted(NAMED_QUERIES_DIR.glob("*.sql"))}
 
 
-def _local_glob(location: str) -> str:
-    path = urlparse(location).path if location.startswith("file://") else location
-    return str(Path(path) / "*.parquet")
-
-
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def connect(database: str = settings.PROCESSED_DATABASE, client=None) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with one view per table of ``database`` in the (local) catalog."""
-    client = client or catalog_client()
-    connection = duckdb.connect()
-    for table in client.get_tables(DatabaseName=database)["TableList"]:
-        name = table["Name"]
-        if table.get("PartitionKeys"):
-            partitions = client.get_partitions(DatabaseName=database, TableName=name)["Partitions"]
-            globs = [_local_glob(p["StorageDescriptor"]["Location"]) for p in partitions]
-            if not globs:
-                continue
-            source = f"read_parquet({globs!r}, hive_partitioning = true, union_by_name = true)"
-        else:
-            source = f"read_parquet({_local_glob(table['StorageDescriptor']['Location'])!r})"
-        connection.execute(f"CREATE VIEW {_quote(name)} AS SELECT * FROM {source}")
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _extension_file(package: str, name: str) -> str:
+    version = duckdb.__version__
+    try:
+        path = importlib.resources.files(package) / "extensions" / f"v{version}" / f"{name}.duckdb_extension"
+    except ModuleNotFoundError:
+        path = None
+    if path is None or not path.is_file():
+        raise ExtensionMissingError(f"DuckDB's {name} extension for duckdb {version} is not installed: "
+                                    f"requirements.txt pins {package.replace('_', '-')} at duckdb's version (make venv)")
+    return str(path)
+
+
+def load_extensions(connection: duckdb.DuckDBPyConnection) -> None:
+    for package, name in EXTENSIONS:
+        connection.execute(f"LOAD {_literal(_extension_file(package, name))}")
+
+
+def current_metadata(zone_uri: str, database: str, secret_id: str) -> dict[str, str]:
+    """Table name → the metadata file the JDBC catalog holds as current, for the zone's tables in ``database``.
+
+    Iceberg's JDBC catalog keys each table by (catalog name, namespace, name); the jobs' catalog name is the
+    zone's :attr:`ProcessedCatalog.spark_name`, so two zones in one catalog database never mix.
+    """
+    credentials = get_database_credentials(secret_id)
+    catalog = ProcessedCatalog("jdbc", database, zone_uri, credentials.jdbc_url)
+    with psycopg.connect(**credentials.libpq_kwargs(), connect_timeout=10) as connection:
+        try:
+            rows = connection.execute(
+                "SELECT table_name, metadata_location FROM iceberg_tables"
+                " WHERE catalog_name = %s AND table_namespace = %s", (catalog.spark_name, database)).fetchall()
+        except psycopg.errors.UndefinedTable:  # the catalog creates its tables on first use
+            rows = []
+    if not rows:
+        raise NoTablesError(f"no Iceberg table of {zone_uri} in namespace {database} of {credentials.describe()} "
+                            f"(catalog {catalog.spark_name}): has the transformation committed a run there?")
+    return {name: location for name, location in rows if name not in INTERNAL_TABLES}
+
+
+def connect(zone_uri: str = settings.LOCAL_PROCESSED_ZONE, database: str = settings.PROCESSED_DATABASE,
+            secret_id: str = settings.PROCESSED_CATALOG_SECRET_ID) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with one view per table of the processed zone, at its current snapshot."""
+    metadata = current_metadata(zone_uri, database, secret_id)
+    connection = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    load_extensions(connection)
+    for name, location in sorted(metadata.items()):
+        path = urlparse(location).path if location.startswith("file:") else location
+        connection.execute(f"CREATE VIEW {_quote(name)} AS SELECT * FROM iceberg_scan({_literal(path)})")
     return connection
 
 
-def run_query(sql: str, database: str = settings.PROCESSED_DATABASE, client=None):
-    """Rows and column names of ``sql`` over the catalogued tables."""
-    with connect(database, client) as connection:
+def run_query(sql: str, zone_uri: str = settings.LOCAL_PROCESSED_ZONE, database: str = settings.PROCESSED_DATABASE,
+              secret_id: str = settings.PROCESSED_CATALOG_SECRET_ID):
+    """Rows and column names of ``sql`` over the processed zone's tables."""
+    with connect(zone_uri, database, secret_id) as connection:
         cursor = connection.execute(sql)
         return [column[0] for column in cursor.description], cursor.fetchall()
 
@@ -74,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("sql", nargs="?", help="SQL to run")
     parser.add_argument("--name", help="a named query of sql/athena/")
     parser.add_argument("--list", action="store_true", help="list the named queries")
-    parser.add_argument("--database", default=settings.PROCESSED_DATABASE)
+    parser.add_argument("--zone", default=settings.LOCAL_PROCESSED_ZONE, help="the processed zone's URI")
+    parser.add_argument("--database", default=settings.PROCESSED_DATABASE, help="the tables' namespace")
     args = parser.parse_args(argv)
     queries = named_queries()
     if args.list:
@@ -90,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         parser.error("give SQL, --name or --list")
     try:
-        columns, rows = run_query(sql, args.database)
-    except duckdb.Error as error:
+        columns, rows = run_query(sql, args.zone, args.database)
+    except (duckdb.Error, psycopg.Error, NoTablesError, ExtensionMissingError) as error:
         print(f"query failed: {error}", file=sys.stderr)
         return 1
     print(format_table(columns, rows))
