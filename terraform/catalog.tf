@@ -1,11 +1,12 @@
-# The Data Catalog databases of both zones and their crawlers, from workflow/workflow.json.
+# The Data Catalog databases of both zones and the crawlers, from workflow/workflow.json.
 #
-# The jobs register every committed run's tables and partitions themselves, right after its manifest
-# (totes/catalog_sync.py), so Athena sees a run as soon as it is committed. The crawlers only catch schema
-# changes and data added by hand, so they run daily (their own schedules in the definition), not every 15
-# minutes (README: cost). They crawl new folders only and log schema changes instead of applying them: the
-# tables the jobs registered stay as the jobs defined them (a dimension table points at its latest snapshot
-# folder, which a crawler would otherwise turn into a table over every snapshot).
+# The processed zone's database holds Apache Iceberg tables: the jobs' Iceberg catalog creates them and
+# records every commit (totes/iceberg.py), and no crawler runs there (workflow.json says why).
+# The ingestion job registers every committed run's tables and partitions itself, right after its manifest
+# (totes/catalog_sync.py), so Athena sees a run as soon as it is committed. Its crawler only catches schema
+# changes and data added by hand, so it runs daily (its own schedule in the definition), not every 15 minutes
+# (README: cost). It crawls new folders only and logs schema changes instead of applying them: the tables the
+# job registered stay as the job defined them.
 
 resource "aws_glue_catalog_database" "this" {
   for_each = local.workflow.catalog.databases

@@ -1,12 +1,11 @@
-"""The Data Catalog: Glue's API on AWS, and a local catalog that answers the same calls the same way.
+"""The Data Catalog of the ingestion zone: Glue's API on AWS, and a local catalog that answers the same calls the
+same way.
 
-The jobs register what they commit (tables, partitions, snapshot locations) through the subset of the Glue API
-below; on AWS that is ``boto3.client("glue")``, locally :class:`LocalGlueCatalog`, which keeps Glue's structures
-(database, table with columns, partition keys and location, partitions with values and location) as JSON
-files and raises the same ``botocore`` errors. Code that works against one works against the other.
-
-Like Glue, the local catalog archives the previous version of a table on every ``UpdateTable`` unless the call
-passes ``SkipArchive=True``, and ``GetTableVersions`` lists the current version and the archived ones.
+The ingestion job registers what it commits (tables and partitions) through the subset of the Glue API below; on
+AWS that is ``boto3.client("glue")``, locally :class:`LocalGlueCatalog`, which keeps Glue's structures (database,
+table with columns, partition keys and location, partitions with values and location) as JSON files and raises
+the same ``botocore`` errors. Code that works against one works against the other. (The processed zone's Iceberg
+tables are registered by their Iceberg catalog instead: totes/iceberg.py.)
 """
 
 from __future__ import annotations
@@ -39,10 +38,6 @@ def glue_type(spark_type: T.DataType) -> str:
 
 def glue_columns(schema: T.StructType) -> list[dict]:
     return [{"Name": field.name, "Type": glue_type(field.dataType)} for field in schema.fields]
-
-
-# Glue does not document how it numbers versions; moto's Glue starts at 1 and counts up, and so does this.
-_FIRST_VERSION_ID = "1"
 
 
 def _error(code: str, message: str, operation: str) -> ClientError:
@@ -100,29 +95,14 @@ class LocalGlueCatalog:
         self._require_database(DatabaseName, "CreateTable")
         if self._files.exists(self._table_key(DatabaseName, TableInput["Name"])):
             raise _error("AlreadyExistsException", f"Table {TableInput['Name']} already exists.", "CreateTable")
-        self._save(DatabaseName, {"Table": {**TableInput, "DatabaseName": DatabaseName}, "Partitions": [],
-                                  "VersionId": _FIRST_VERSION_ID, "ArchivedVersions": []})
+        self._save(DatabaseName, {"Table": {**TableInput, "DatabaseName": DatabaseName}, "Partitions": []})
         return {}
 
-    def update_table(self, DatabaseName: str, TableInput: dict,  # noqa: N803
-                     SkipArchive: bool = False) -> dict:  # noqa: N803
+    def update_table(self, DatabaseName: str, TableInput: dict) -> dict:  # noqa: N803
         entry = self._load(DatabaseName, TableInput["Name"], "UpdateTable")
-        version_id = entry.get("VersionId", _FIRST_VERSION_ID)
-        if not SkipArchive:
-            entry.setdefault("ArchivedVersions", []).append({"Table": entry["Table"], "VersionId": version_id})
         entry["Table"] = {**TableInput, "DatabaseName": DatabaseName}
-        entry["VersionId"] = str(int(version_id) + 1)
         self._save(DatabaseName, entry)
         return {}
-
-    def get_table_versions(self, DatabaseName: str, TableName: str, **_ignored) -> dict:  # noqa: N803
-        """The archived versions, oldest first, then the current one (the order moto's Glue answers in)."""
-        self._require_database(DatabaseName, "GetTableVersions")
-        entry = self._load(DatabaseName, TableName, "GetTableVersions")
-        current = {"Table": entry["Table"], "VersionId": entry.get("VersionId", _FIRST_VERSION_ID)}
-        return {"TableVersions": [{"Table": {**version["Table"], "VersionId": version["VersionId"]},
-                                   "VersionId": version["VersionId"]}
-                                  for version in [*entry.get("ArchivedVersions", []), current]]}
 
     # -- partitions ------------------------------------------------------------------------------------------
     def batch_create_partition(self, DatabaseName: str, TableName: str,  # noqa: N803
@@ -189,10 +169,8 @@ def table_input(name: str, columns: list[dict], location: str, partition_keys: l
 def ensure_table(client, database: str, wanted: dict) -> str:
     """Create the table, or update it when its columns, partition keys or location changed.
 
-    Returns "created", "updated" (with the change logged: a schema change is worth a line) or "unchanged".
-    A schema change keeps the previous version in Glue's table history; a move of the location alone (a
-    dimension pointed at its new snapshot, every run) does not: Glue would archive a version per call otherwise,
-    and it keeps them until the account's table-version quota is reached.
+    Returns "created", "updated" (with the change logged: a schema change is worth a line; Glue keeps the
+    previous version in the table's history) or "unchanged".
     """
     try:
         current = client.get_table(DatabaseName=database, Name=wanted["Name"])["Table"]
@@ -207,12 +185,9 @@ def ensure_table(client, database: str, wanted: dict) -> str:
                     wanted["StorageDescriptor"]["Location"])
     if current_shape == wanted_shape:
         return "unchanged"
-    schema_changed = current_shape[:2] != wanted_shape[:2]
-    if schema_changed:
-        log_event(logger, "catalog table schema changed", logging.WARNING, database=database,
-                  table=wanted["Name"], before=[c["Name"] for c in current_shape[0]],
-                  after=[c["Name"] for c in wanted_shape[0]])
-    client.update_table(DatabaseName=database, TableInput=wanted, SkipArchive=not schema_changed)
+    log_event(logger, "catalog table schema changed", logging.WARNING, database=database, table=wanted["Name"],
+              before=[c["Name"] for c in current_shape[0]], after=[c["Name"] for c in wanted_shape[0]])
+    client.update_table(DatabaseName=database, TableInput=wanted)
     return "updated"
 
 

@@ -1,9 +1,12 @@
-"""Jobs register what they committed in the Data Catalog, so Athena sees each run as soon as it is committed.
+"""The ingestion job registers what it committed in the Data Catalog, so Athena sees each run as soon as it is
+committed.
 
-Registration follows the run's manifest (never precedes it), and every run registers all of its job's
-committed manifests newer than its bookmark: a run killed after its manifest is registered by the next run.
-Registering is idempotent, which is what makes that safe. Crawlers then only need to run when a schema
-changes (workflow/workflow.json schedules them daily), instead of every 15 minutes at a 10-minute minimum each.
+Registration follows the run's manifest (never precedes it), and every run registers all of the job's committed
+manifests newer than its bookmark: a run killed after its manifest is registered by the next run. Registering is
+idempotent, which is what makes that safe. The zone's crawler then only needs to run when a schema changes
+(workflow/workflow.json schedules it daily), instead of every 15 minutes at a 10-minute minimum each. The
+processed zone needs none of this: its Iceberg tables are registered by the Iceberg catalog they commit to
+(totes/iceberg.py).
 """
 
 from __future__ import annotations
@@ -15,21 +18,18 @@ from totes.catalog import add_partitions, ensure_database, ensure_table, glue_co
 from totes.tables import expected_spark_schema
 from totes.logs import log_event
 from totes.manifests import RunManifest, list_manifests, read_manifest
-from totes.star import star_table
 from totes.tables import source_table
 from totes.zones import ZoneStore
 
 logger = logging.getLogger("totes.catalog")
 
 INGESTION_PARTITION_KEYS = [{"Name": "ingest_date", "Type": "string"}, {"Name": "run_id", "Type": "string"}]
-FACT_PARTITION_KEYS = [{"Name": "run_id", "Type": "string"}, {"Name": "created_year", "Type": "int"},
-                       {"Name": "created_month", "Type": "int"}]
 
 def _folder(key: str) -> str:
     return key.rsplit("/", 1)[0]
 
 def partitions_of(zone: ZoneStore, files: list[str]) -> list[tuple[list[str], str]]:
-    """(values, location) of the Hive-style folders holding ``files``, e.g. run_id=R/created_year=2024/..."""
+    """(values, location) of the Hive-style folders holding ``files``, e.g. ingest_date=2024-11-04/run_id=R"""
     found = {}
     for key in files:
         folder = _folder(key)
@@ -46,21 +46,6 @@ def register_ingestion_run(client, database: str, zone: ZoneStore, manifest: Run
                              INGESTION_PARTITION_KEYS)
         ensure_table(client, database, wanted)
         added[name] = add_partitions(client, database, wanted, partitions_of(zone, output.files))
-    return added
-
-def register_transform_run(client, database: str, zone: ZoneStore, manifest: RunManifest) -> dict:
-    added = {}
-    for name, output in manifest.tables.items():
-        if not output.files:
-            continue
-        columns = glue_columns(star_table(name).spark_schema)
-        if name.startswith("fact_"):
-            wanted = table_input(name, columns, zone.uri_of(name), FACT_PARTITION_KEYS)
-            ensure_table(client, database, wanted)
-            added[name] = add_partitions(client, database, wanted, partitions_of(zone, output.files))
-        else:
-            # A dimension is its newest snapshot: pointing the table at it swaps versions in one update.
-            ensure_table(client, database, table_input(name, columns, zone.uri_of(_folder(output.files[0]))))
     return added
 
 def register_committed_runs(client, database: str, zone: ZoneStore, manifests: list[RunManifest],

@@ -8,30 +8,22 @@ from moto import mock_aws
 from totes.catalog import LocalGlueCatalog, add_partitions, ensure_database, ensure_table, table_input
 
 COLUMNS = [{"Name": "payment_id", "Type": "int"}, {"Name": "payment_amount", "Type": "decimal(10,2)"}]
-KEYS = [{"Name": "run_id", "Type": "string"}, {"Name": "created_year", "Type": "int"}]
-
-
-@pytest.fixture(params=["local", "glue"])
-def client(request, tmp_path):
-    if request.param == "local":
-        yield LocalGlueCatalog(tmp_path / "catalog")
-        return
-    with mock_aws():
-        yield boto3.client("glue", region_name="eu-west-2")
+KEYS = [{"Name": "ingest_date", "Type": "string"}, {"Name": "run_id", "Type": "string"}]
 
 
 def _replay(client) -> dict:
-    """The calls a transform run makes, and what comes back."""
-    ensure_database(client, "processed", location="s3://zone")
-    table = table_input("fact_payment", COLUMNS, "s3://zone/fact_payment", KEYS)
-    outcomes = [ensure_table(client, "processed", table), ensure_table(client, "processed", table)]
-    added = add_partitions(client, "processed", table, [(["r1", "2024"], "s3://zone/fact_payment/run_id=r1/created_year=2024"),
-                                                         (["r1", "2023"], "s3://zone/fact_payment/run_id=r1/created_year=2023")])
-    added_again = add_partitions(client, "processed", table, [(["r1", "2024"], "s3://zone/x")])
-    wider = table_input("fact_payment", COLUMNS + [{"Name": "paid", "Type": "boolean"}], "s3://zone/fact_payment", KEYS)
-    outcomes.append(ensure_table(client, "processed", wider))
-    stored = client.get_table(DatabaseName="processed", Name="fact_payment")["Table"]
-    partitions = client.get_partitions(DatabaseName="processed", TableName="fact_payment")["Partitions"]
+    """The calls an ingestion run makes, and what comes back."""
+    ensure_database(client, "ingestion", location="s3://zone")
+    table = table_input("payment", COLUMNS, "s3://zone/payment", KEYS)
+    outcomes = [ensure_table(client, "ingestion", table), ensure_table(client, "ingestion", table)]
+    added = add_partitions(client, "ingestion", table,
+                           [(["2024-11-04", "r1"], "s3://zone/payment/ingest_date=2024-11-04/run_id=r1"),
+                            (["2024-11-05", "r2"], "s3://zone/payment/ingest_date=2024-11-05/run_id=r2")])
+    added_again = add_partitions(client, "ingestion", table, [(["2024-11-04", "r1"], "s3://zone/x")])
+    wider = table_input("payment", COLUMNS + [{"Name": "paid", "Type": "boolean"}], "s3://zone/payment", KEYS)
+    outcomes.append(ensure_table(client, "ingestion", wider))
+    stored = client.get_table(DatabaseName="ingestion", Name="payment")["Table"]
+    partitions = client.get_partitions(DatabaseName="ingestion", TableName="payment")["Partitions"]
     return {
         "outcomes": outcomes,
         "added": (added, added_again),
@@ -51,7 +43,7 @@ def test_the_jobs_calls_give_the_same_answers_locally_and_on_glue(tmp_path):
 
 
 def test_a_missing_table_raises_glues_entity_not_found(client):
-    ensure_database(client, "processed")
+    ensure_database(client, "ingestion")
     with pytest.raises(ClientError) as raised:
-        client.get_table(DatabaseName="processed", Name="nothing")
+        client.get_table(DatabaseName="ingestion", Name="nothing")
     assert raised.value.response["Error"]["Code"] == "EntityNotFoundException"

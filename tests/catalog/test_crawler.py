@@ -1,4 +1,5 @@
-"""The local crawler registers tables and partitions like a Glue crawler, and skips uncommitted runs."""
+"""The local crawler registers the ingestion zone's tables and partitions like a Glue crawler, skips uncommitted
+runs, and finds nothing to change in what the ingestion job registered itself."""
 
 from pathlib import Path
 from urllib.parse import urlparse
@@ -8,16 +9,25 @@ import pyarrow.parquet as pq
 import pytest
 
 from totes.catalog import LocalGlueCatalog
+from totes.catalog_sync import register_committed_runs, register_ingestion_run
 from totes.local.crawler import ZoneToCrawl, crawl
-from totes.manifests import RunManifest, write_manifest
+from totes.manifests import RunManifest, TableOutput, write_manifest
+from totes.parquet_io import arrow_schema
+from totes.tables import expected_spark_schema, source_table
 from totes.zones import ZoneStore
 
-JOB = "totesys-transform"
+JOB = "totesys-ingest"
+DATABASE = "ingestion"
 
 
 @pytest.fixture
 def zone(tmp_path):
-    return ZoneStore.for_uri(str(tmp_path / "processed"))
+    return ZoneStore.for_uri(str(tmp_path / "ingestion"))
+
+
+@pytest.fixture
+def catalog(tmp_path):
+    return LocalGlueCatalog(tmp_path / "catalog")
 
 
 def _write(zone, key, table: pa.Table):
@@ -26,60 +36,62 @@ def _write(zone, key, table: pa.Table):
     pq.write_table(table, path)
 
 
-def _commit(zone, run_id):
-    write_manifest(zone, RunManifest(JOB, run_id, "t", "t", "job-bookmark-enable", None, {}))
+def _commit(zone, run_id, files: dict[str, list[str]] | None = None) -> RunManifest:
+    manifest = RunManifest(JOB, run_id, "t", "t", "job-bookmark-enable", None,
+                           {name: TableOutput(name, 1, keys) for name, keys in (files or {}).items()})
+    write_manifest(zone, manifest)
+    return manifest
 
 
-PAYMENTS = pa.table({"payment_id": pa.array([1, 2], pa.int32()),
-                     "payment_amount": pa.array([1, 2], pa.decimal128(10, 2))})
-STAFF = pa.table({"staff_id": pa.array([1], pa.int32()), "first_name": ["Jeremie"]})
+def _crawl(catalog, zone):
+    return crawl(catalog, ZoneToCrawl(DATABASE, zone, JOB))
 
 
-def test_crawl_registers_partitioned_facts_snapshot_dimensions_and_skips_uncommitted_runs(zone, tmp_path):
-    _write(zone, "fact_payment/run_id=R1/created_year=2024/created_month=11/part-0.parquet", PAYMENTS)
-    _write(zone, "dim_staff/run_id=R1/part-0.parquet", STAFF)
+CURRENCIES = pa.table({"currency_id": pa.array([1, 2], pa.int32()), "currency_code": ["GBP", "USD"]})
+
+
+def test_crawl_registers_tables_partitioned_by_day_and_run_and_skips_uncommitted_runs(zone, catalog):
+    _write(zone, "currency/ingest_date=2024-11-04/run_id=R1/part-0.parquet", CURRENCIES)
     _commit(zone, "R1")
-    _write(zone, "fact_payment/run_id=R9/created_year=2024/created_month=11/part-0.parquet", PAYMENTS)  # killed
-    catalog = LocalGlueCatalog(tmp_path / "catalog")
+    _write(zone, "currency/ingest_date=2024-11-04/run_id=R9/part-0.parquet", CURRENCIES)  # a killed run's
+    _write(zone, "_deletions/currency/run_id=R1/part-0.parquet", CURRENCIES)  # bookkeeping
 
-    report = crawl(catalog, ZoneToCrawl("processed", zone, (JOB,)))
+    report = _crawl(catalog, zone)
 
-    assert sorted(report.tables_created) == ["dim_staff", "fact_payment"]
-    assert report.partitions_added == {"fact_payment": 1}
+    assert report.tables_created == ["currency"]
+    assert report.partitions_added == {"currency": 1}
     assert report.skipped_uncommitted_files == 1
-    fact = catalog.get_table(DatabaseName="processed", Name="fact_payment")["Table"]
-    assert [k["Name"] for k in fact["PartitionKeys"]] == ["run_id", "created_year", "created_month"]
-    assert fact["StorageDescriptor"]["Columns"] == [{"Name": "payment_id", "Type": "int"},
-                                                    {"Name": "payment_amount", "Type": "decimal(10,2)"}]
-    staff = catalog.get_table(DatabaseName="processed", Name="dim_staff")["Table"]
-    assert staff["PartitionKeys"] == []
-    assert staff["StorageDescriptor"]["Location"].endswith("/dim_staff/run_id=R1/")
+    table = catalog.get_table(DatabaseName=DATABASE, Name="currency")["Table"]
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["ingest_date", "run_id"]
+    assert table["StorageDescriptor"]["Columns"] == [{"Name": "currency_id", "Type": "int"},
+                                                     {"Name": "currency_code", "Type": "string"}]
+    assert table["StorageDescriptor"]["Location"] == zone.uri_of("currency") + "/"
 
 
-def test_a_second_crawl_reports_new_partitions_and_an_added_column(zone, tmp_path):
-    _write(zone, "fact_payment/run_id=R1/created_year=2024/created_month=11/part-0.parquet", PAYMENTS)
+def test_a_second_crawl_reports_new_partitions_and_an_added_column(zone, catalog):
+    _write(zone, "currency/ingest_date=2024-11-04/run_id=R1/part-0.parquet", CURRENCIES)
     _commit(zone, "R1")
-    catalog = LocalGlueCatalog(tmp_path / "catalog")
-    crawl(catalog, ZoneToCrawl("processed", zone, (JOB,)))
-    wider = PAYMENTS.append_column("paid", pa.array([True, False]))
-    _write(zone, "fact_payment/run_id=R2/created_year=2024/created_month=12/part-0.parquet", wider)
+    _crawl(catalog, zone)
+    wider = CURRENCIES.append_column("currency_name", pa.array(["Pound sterling", "US dollar"]))
+    _write(zone, "currency/ingest_date=2024-11-05/run_id=R2/part-0.parquet", wider)
     _commit(zone, "R2")
 
-    report = crawl(catalog, ZoneToCrawl("processed", zone, (JOB,)))
+    report = _crawl(catalog, zone)
 
-    assert report.tables_created == []
-    assert report.schema_changes == ["fact_payment"]
-    assert report.partitions_added == {"fact_payment": 1}
-    columns = catalog.get_table(DatabaseName="processed", Name="fact_payment")["Table"]["StorageDescriptor"]["Columns"]
-    assert columns[-1] == {"Name": "paid", "Type": "boolean"}
+    assert (report.tables_created, report.schema_changes, report.partitions_added) == \
+        ([], ["currency"], {"currency": 1})
+    columns = catalog.get_table(DatabaseName=DATABASE, Name="currency")["Table"]["StorageDescriptor"]["Columns"]
+    assert columns[-1] == {"Name": "currency_name", "Type": "string"}
 
 
-def test_a_crawl_with_nothing_new_changes_nothing(zone, tmp_path):
-    _write(zone, "fact_payment/run_id=R1/created_year=2024/created_month=11/part-0.parquet", PAYMENTS)
-    _commit(zone, "R1")
-    catalog = LocalGlueCatalog(tmp_path / "catalog")
-    crawl(catalog, ZoneToCrawl("processed", zone, (JOB,)))
+def test_a_crawl_after_the_jobs_own_registration_changes_nothing(zone, catalog):
+    """The job registers each run from the source contract; the crawler, reading the files, agrees with it."""
+    key = "payment/ingest_date=2024-11-04/run_id=R1/part-0.parquet"
+    schema = arrow_schema(expected_spark_schema(source_table("payment")))
+    _write(zone, key, schema.empty_table())
+    register_committed_runs(catalog, DATABASE, zone, [_commit(zone, "R1", {"payment": [key]})],
+                            register_ingestion_run)
 
-    again = crawl(catalog, ZoneToCrawl("processed", zone, (JOB,)))
+    report = _crawl(catalog, zone)
 
-    assert (again.tables_created, again.schema_changes, again.partitions_added) == ([], [], {})
+    assert (report.tables_created, report.schema_changes, report.partitions_added) == ([], [], {})

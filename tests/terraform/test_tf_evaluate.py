@@ -90,7 +90,7 @@ def test_each_job_gets_exactly_its_zones_secrets_databases_and_connection(derive
 def test_triggers_and_crawlers_come_out_of_the_definition(derived):
     assert set(derived["triggers"]) == {"every-15-minutes", "transform-after-ingest", "load-after-transform"}
     assert derived["triggers"]["every-15-minutes"]["schedule"] == "cron(0/15 * * * ? *)"
-    assert {c["database"] for c in derived["crawlers"].values()} == {"ingestion", "processed"}
+    assert {c["database"] for c in derived["crawlers"].values()} == {"ingestion"}
 
 
 def test_capacity_defaults_and_python_module_pins(derived):

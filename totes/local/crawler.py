@@ -1,16 +1,17 @@
-"""The local crawler: discovers the tables and partitions of a zone and registers them in the local catalog.
+"""The local crawler of the ingestion zone: discovers its tables and partitions and registers them in the local
+catalog, as the zone's Glue crawler does on AWS (workflow/workflow.json; the processed zone's Iceberg tables have
+no crawler: their Iceberg catalog registers them).
 
 Like a Glue crawler it walks the zone's folders: each top-level folder is a table, Hive-style ``key=value``
 folders under it are partitions, and the newest parquet footer gives the columns. It reports tables created,
 partitions added and schema changes. Unlike a plain crawler, it skips run folders that no committed manifest
 names (the leftovers of a killed run), which readers must never see.
 
-    python -m totes.local.crawler [--zone ingestion|processed|all]
+    python -m totes.local.crawler
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import re
@@ -54,16 +55,12 @@ class CrawlReport:
 class ZoneToCrawl:
     database: str
     zone: ZoneStore
-    committing_jobs: tuple[str, ...]  # whose manifests say which run folders are committed
+    committing_job: str  # whose manifests say which run folders are committed
 
 
-def local_zones() -> dict[str, ZoneToCrawl]:
-    return {
-        "ingestion": ZoneToCrawl(settings.INGESTION_DATABASE, ZoneStore.for_uri(settings.LOCAL_INGESTION_ZONE),
-                                 (settings.INGEST_JOB_NAME,)),
-        "processed": ZoneToCrawl(settings.PROCESSED_DATABASE, ZoneStore.for_uri(settings.LOCAL_PROCESSED_ZONE),
-                                 (settings.TRANSFORM_JOB_NAME,)),
-    }
+def local_ingestion_zone() -> ZoneToCrawl:
+    return ZoneToCrawl(settings.INGESTION_DATABASE, ZoneStore.for_uri(settings.LOCAL_INGESTION_ZONE),
+                       settings.INGEST_JOB_NAME)
 
 
 def _run_of(key: str) -> str:
@@ -72,60 +69,40 @@ def _run_of(key: str) -> str:
     return match.group(1) if match else ""
 
 
-def _table_path(key: str) -> str:
-    """The folders of a file's path before its first key=value folder: the table (quarantine/payment → one)."""
-    parts = []
-    for part in key.split("/")[:-1]:
-        if "=" in part:
-            break
-        parts.append(part)
-    return "/".join(parts)
-
-
-def _partition_values(folder: str, table_path: str) -> list[tuple[str, str]]:
-    rest = folder[len(table_path):].strip("/")
-    return [tuple(part.split("=", 1)) for part in rest.split("/") if "=" in part]
+def _partition_values(folder: str) -> list[tuple[str, str]]:
+    """The Hive-style ``key=value`` folders under a file's table folder."""
+    return [tuple(part.split("=", 1)) for part in folder.split("/")[1:] if "=" in part]
 
 
 def crawl(client, target: ZoneToCrawl) -> CrawlReport:
-    """Register the zone's tables and partitions; keeps what the jobs registered, reports what changed.
-
-    A table whose only partition level is the run (a dimension or quarantine snapshot) is a snapshot table:
-    its location is its newest committed run folder and it has no partitions, as the jobs register it.
-    """
+    """Register the zone's tables and partitions; keeps what the job registered, reports what changed."""
     zone = target.zone
     report = CrawlReport(target.database)
     ensure_database(client, target.database, location=zone.uri)
-    committed = {run_id for job in target.committing_jobs for run_id in list_manifest_run_ids(zone, job)}
+    committed = set(list_manifest_run_ids(zone, target.committing_job))
     files_by_table: dict[str, list[str]] = {}
     for key in zone.list_keys(""):
-        if not key.endswith(".parquet") or key.startswith("_"):
+        if not key.endswith(".parquet") or key.startswith("_") or "/" not in key:
             continue
         run = _RUN_FOLDER.search(key)
         if run and run.group(1) not in committed:
             report.skipped_uncommitted_files += 1
             continue
-        files_by_table.setdefault(_table_path(key), []).append(key)
-    for table_path, files in sorted(files_by_table.items()):
-        name = table_path.replace("/", "_")
+        files_by_table.setdefault(key.split("/", 1)[0], []).append(key)
+    for name, files in sorted(files_by_table.items()):
         folders = sorted({key.rsplit("/", 1)[0] for key in files})
-        partition_names = [k for k, _ in _partition_values(folders[-1], table_path)]
-        newest = max(files, key=_run_of)
-        schema = parquet_schema(zone.uri_of(newest))
+        partition_names = [k for k, _ in _partition_values(folders[-1])]
+        schema = parquet_schema(zone.uri_of(max(files, key=_run_of)))
         columns = [{"Name": f.name, "Type": _glue_type(f.type)} for f in schema if f.name not in partition_names]
-        if partition_names == ["run_id"]:
-            wanted = table_input(name, columns, zone.uri_of(newest.rsplit("/", 1)[0]))
-        else:
-            wanted = table_input(name, columns, zone.uri_of(table_path),
-                                 [{"Name": key, "Type": "string"} for key in partition_names])
-        wanted = _keeping_registered_types(client, target.database, wanted)
+        wanted = table_input(name, columns, zone.uri_of(name),
+                             [{"Name": key, "Type": "string"} for key in partition_names])
         outcome = ensure_table(client, target.database, wanted)
         if outcome == "created":
             report.tables_created.append(name)
         elif outcome == "updated":
             report.schema_changes.append(name)
         if wanted["PartitionKeys"]:
-            partitions = [([v for _, v in _partition_values(folder, table_path)], zone.uri_of(folder))
+            partitions = [([v for _, v in _partition_values(folder)], zone.uri_of(folder))
                           for folder in folders]
             added = add_partitions(client, target.database, wanted, partitions)
             if added:
@@ -136,35 +113,15 @@ def crawl(client, target: ZoneToCrawl) -> CrawlReport:
     return report
 
 
-def _keeping_registered_types(client, database: str, wanted: dict) -> dict:
-    """Partition key types the jobs registered (e.g. created_year int) stand; a crawler infers only strings."""
-    from botocore.exceptions import ClientError
-
-    try:
-        current = client.get_table(DatabaseName=database, Name=wanted["Name"])["Table"]
-    except ClientError:
-        return wanted
-    registered = {key["Name"]: key["Type"] for key in current.get("PartitionKeys", [])}
-    wanted["PartitionKeys"] = [{**key, "Type": registered.get(key["Name"], key["Type"])}
-                               for key in wanted["PartitionKeys"]]
-    return wanted
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m totes.local.crawler", description=__doc__.splitlines()[0])
-    parser.add_argument("--zone", choices=("ingestion", "processed", "all"), default="all")
-    args = parser.parse_args(argv)
+def main() -> int:
     os.environ.setdefault(logs.CONSOLE_FORMAT_ENV, "text")
     logs.configure(job="local-crawler")
-    client = catalog_client()
-    zones = local_zones()
-    for name in ("ingestion", "processed") if args.zone == "all" else (args.zone,):
-        report = crawl(client, zones[name])
-        print(f"{report.database}: {len(report.tables_created)} table(s) created, "
-              f"{sum(report.partitions_added.values())} partition(s) added, "
-              f"schema changed in {', '.join(report.schema_changes) or 'no table'}"
-              + (f", {report.skipped_uncommitted_files} file(s) of uncommitted runs skipped"
-                 if report.skipped_uncommitted_files else ""))
+    report = crawl(catalog_client(), local_ingestion_zone())
+    print(f"{report.database}: {len(report.tables_created)} table(s) created, "
+          f"{sum(report.partitions_added.values())} partition(s) added, "
+          f"schema changed in {', '.join(report.schema_changes) or 'no table'}"
+          + (f", {report.skipped_uncommitted_files} file(s) of uncommitted runs skipped"
+             if report.skipped_uncommitted_files else ""))
     return 0
 
 
