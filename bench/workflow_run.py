@@ -78,6 +78,7 @@ def workflow(state_dir: str, ingestion_zone: str, processed_zone: str, warm_seed
         "warehouse_secret_id": settings.WAREHOUSE_SECRET_ID,
         "ingestion_database": "bench_ingestion",
         "processed_database": "bench_processed",
+        "processed_catalog": f"jdbc:{settings.PROCESSED_CATALOG_SECRET_ID}",
     }
     timings = {}
 

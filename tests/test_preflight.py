@@ -24,10 +24,11 @@ from tests.warehouse.conftest import warehouse_owner_credentials  # noqa: F401
 from totes.catalog import LocalGlueCatalog, ensure_database
 from totes.ingest.window import blind_bound_message
 from totes.local.workflow import load_workflow
-from totes.preflight import PreflightError, catalog_check, check_before_reading, problems_of, transform_checks
+from totes.preflight import PreflightError, catalog_check, check_before_reading, problems_of
 from totes.preflight.__main__ import check_workflow
-from totes.preflight.databases import ingest_checks, load_checks
-from totes.settings import LOAD_JOB_NAME, REPO_DIR, TRANSFORM_JOB_NAME
+from totes.preflight.databases import ingest_checks, load_checks, transform_checks
+from totes.secrets import LocalSecretProvider
+from totes.settings import LOAD_JOB_NAME, LOCAL_SECRETS_DIR, PROCESSED_CATALOG_SECRET_ID, REPO_DIR, TRANSFORM_JOB_NAME
 from totes.tables import SOURCE_TABLES
 from totes.warehouse.migrations import discover
 
@@ -69,11 +70,13 @@ class Stack:
     def transform_args(self, **overrides) -> dict:
         return {"JOB_NAME": TRANSFORM_JOB_NAME, "ingestion_zone": self.zone("ingestion"),
                 "processed_zone": self.zone("processed"), "catalog_database": "t_processed",
-                "ingest_job_name": "totesys-ingest", **overrides}
+                "processed_catalog": f"jdbc:{PROCESSED_CATALOG_SECRET_ID}", "ingest_job_name": "totesys-ingest",
+                **overrides}
 
     def load_args(self, **overrides) -> dict:
         return {"JOB_NAME": LOAD_JOB_NAME, "processed_zone": self.zone("processed"),
                 "warehouse_secret_id": "totesys/warehouse-db", "transform_job_name": TRANSFORM_JOB_NAME,
+                "catalog_database": "t_processed", "processed_catalog": f"jdbc:{PROCESSED_CATALOG_SECRET_ID}",
                 **overrides}
 
 
@@ -83,6 +86,8 @@ def stack(empty_source_db, warehouse_db, tmp_path, monkeypatch) -> Stack:
     stack = Stack(tmp_path, reader, warehouse_db)
     stack.secret("totesys/source-db", reader)
     stack.secret("totesys/warehouse-db", warehouse_db)
+    stack.secret(PROCESSED_CATALOG_SECRET_ID,
+                 LocalSecretProvider(LOCAL_SECRETS_DIR).get_database_credentials(PROCESSED_CATALOG_SECRET_ID))
     monkeypatch.setenv("TOTES_LOCAL_SECRETS_DIR", str(stack.secrets_dir))
     monkeypatch.setenv("TOTES_LOCAL_CATALOG_DIR", str(tmp_path / "catalog"))
     catalog = LocalGlueCatalog(tmp_path / "catalog")
@@ -135,18 +140,19 @@ def test_make_preflight_prints_a_line_per_check_of_the_workflow_and_exits_0(stac
     assert lines[-1] == "pre-flight: all ok"
     checks = [line.split()[1] for line in lines if line.startswith("  ")]
     assert checks == ["secret", "source", "ingestion", "catalog",  # ingest
-                      "ingestion", "processed", "catalog",  # transform
-                      "secret", "warehouse", "processed"]  # load
+                      "ingestion", "processed", "secret", "processed",  # transform: zones, the Iceberg catalog
+                      "secret", "warehouse", "processed", "secret", "processed"]  # load
     assert all(line.startswith("  ok ") for line in lines if line.startswith("  "))
 
 
 def test_the_cli_checks_the_jobs_with_the_arguments_of_the_workflow_definition(stack):
     variables = {"ingestion_zone_uri": stack.zone("ingestion"), "processed_zone_uri": stack.zone("processed"),
                  "source_secret_id": "totesys/source-db", "warehouse_secret_id": "totesys/warehouse-db",
-                 "ingestion_database": "t_ingestion", "processed_database": "t_processed", "name_prefix": "totesys"}
+                 "ingestion_database": "t_ingestion", "processed_database": "t_processed", "name_prefix": "totesys",
+                 "processed_catalog": f"jdbc:{PROCESSED_CATALOG_SECRET_ID}"}
     checked = list(check_workflow(load_workflow(variables)))
 
-    assert [len(results) for _, results, _ in checked] == [4, 3, 3]
+    assert [len(results) for _, results, _ in checked] == [4, 4, 5]
     assert [problems_of(results) for _, results, _ in checked] == [[], [], []]
 
 
@@ -353,8 +359,8 @@ def test_every_check_passes_on_aws_services(stack, aws):
     zones = _aws_stack(stack)
 
     for checks, args in ((ingest_checks, stack.ingest_args(source_secret_id="t/source-db", **zones)),
-                         (transform_checks, stack.transform_args(**zones)),
-                         (load_checks, stack.load_args(warehouse_secret_id="t/warehouse-db",
+                         (transform_checks, stack.transform_args(processed_catalog="glue", **zones)),
+                         (load_checks, stack.load_args(warehouse_secret_id="t/warehouse-db", processed_catalog="glue",
                                                        processed_zone=zones["processed_zone"]))):
         assert problems_of(checks(args)) == [], checks.__name__
     assert boto3.client("s3").list_objects_v2(Bucket="t-processed").get("KeyCount") == 0  # probes deleted
@@ -374,7 +380,8 @@ def test_a_missing_bucket_is_one_line(stack, aws):
     _aws_stack(stack)
 
     line = _only_problem(transform_checks(stack.transform_args(ingestion_zone="s3://t-ingestion/zone",
-                                                               processed_zone="s3://t-nothing/zone")))
+                                                               processed_zone="s3://t-nothing/zone",
+                                                               processed_catalog="glue")))
 
     assert line.startswith("processed zone s3://t-nothing/zone: cannot write, read back and delete a probe object "
                            "under _preflight/ (NoSuchBucket")

@@ -32,6 +32,7 @@ from totes.secrets import DatabaseCredentials, LocalSecretProvider
 from totes.settings import (
     LOCAL_NAME_PREFIX,
     LOCAL_SECRETS_DIR,
+    PROCESSED_CATALOG_SECRET_ID,
     SOURCE_SECRET_ID,
     TRANSFORM_JOB_NAME,
     WAREHOUSE_SECRET_ID,
@@ -137,6 +138,7 @@ class WorkflowUnderTest:
             "ingestion_zone_uri": self.ingestion.uri, "processed_zone_uri": self.processed.uri,
             "source_secret_id": SOURCE_SECRET_ID, "warehouse_secret_id": WAREHOUSE_SECRET_ID,
             "ingestion_database": "bad_input_ingestion", "processed_database": "bad_input_processed",
+            "processed_catalog": f"jdbc:{PROCESSED_CATALOG_SECRET_ID}",
         })
         # The tests stamp source rows with the database clock: there is no writer clock skew to wait out.
         workflow.jobs["ingest"].arguments["--read-lag-seconds"] = "0"

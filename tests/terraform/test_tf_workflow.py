@@ -64,6 +64,7 @@ def test_templatefile_fills_exactly_the_placeholders_of_the_definition(tf):
         "warehouse_secret_id",
         "ingestion_database",
         "processed_database",
+        "processed_catalog",
     }
 
 

@@ -1,17 +1,19 @@
 """Fixtures of the warehouse tests: a throwaway migrated warehouse per test, processed batches, a job harness.
 
 The processed batches are what the transformation job commits (its input contract): per transform run,
-parquet files in the processed-zone layout and one manifest. They are written once per session into a library
-folder; each test copies the folder into its own zone and commits (writes the manifest of) only the runs it
-wants, so the other runs' folders are orphans no load may read.
+commits to the processed zone's Iceberg tables and one manifest naming every table's snapshot. They are
+committed once per session into a library zone; each test registers the library's tables in its own zone's
+catalog (Iceberg's register_table: the same metadata and data files, read only) and commits (writes the manifest
+of) only the runs it wants, so the other runs' snapshots are there but no load may read them.
 
 The runs, in run-id order:
 
 - ``FIRST``: complete dimension snapshots and the first fact versions;
-- ``OVERLAP``: repeats two fact versions of ``FIRST`` and adds sales order 4; dimensions unchanged;
-- ``BAD_FK``: three sales orders with a design (999) and one with a staff member (77) no dimension has;
-- ``UPDATE``: payment 1 becomes paid (a new version), staff 1 moves department (a new ``dim_staff`` snapshot),
-  sales order 3 with its transaction and payment; the other dimensions unchanged.
+- ``OVERLAP``: repeats two fact versions of ``FIRST`` (a MERGE keeps them once) and adds sales order 4;
+- ``UPDATE``: payment 1 becomes paid (a new version), staff 1 moves department (an updated ``dim_staff`` row),
+  sales order 3 with its transaction and payment; the other dimensions unchanged;
+- ``BAD_FK``: three sales orders with a design (999) and one with a staff member (77) no dimension has (last:
+  its snapshots hold every run's rows before it).
 """
 
 from __future__ import annotations
@@ -27,24 +29,26 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-from pyspark.sql.pandas.types import to_arrow_schema
 
 from totes import logs
 from totes.bookmarks import bookmark_key
+from totes.iceberg import ProcessedCatalog, catalog_from_args, create_table, current_snapshot, merge_into, same_row
+from totes.iceberg import use_catalog
 from totes.manifests import RunManifest, TableOutput, list_manifests, write_manifest
 from totes.secrets import DatabaseCredentials, LocalSecretProvider
 from totes.settings import (
     LOAD_JOB_NAME,
     LOCAL_SECRETS_DIR,
+    PROCESSED_CATALOG_SECRET_ID,
+    PROCESSED_DATABASE,
     REPO_DIR,
     TRANSFORM_JOB_NAME,
     WAREHOUSE_READONLY_SECRET_ID,
     WAREHOUSE_SECRET_ID,
 )
 from totes.star import STAR_TABLES, star_table
+from totes.transform.facts import FACT_PARTITION_SPEC
 from totes.warehouse.database import connect
 from totes.warehouse.migrations import migrate
 from totes.zones import ZoneStore
@@ -53,8 +57,8 @@ LOAD_SCRIPT = REPO_DIR / "glue_jobs" / "load_warehouse.py"
 
 FIRST = "20240701T180000000Z-0000f125"
 OVERLAP = "20240701T190000000Z-0000c0de"
-BAD_FK = "20240701T200000000Z-0000bad1"
 UPDATE = "20240702T180000000Z-0000a2b3"
+BAD_FK = "20240703T200000000Z-0000bad1"
 
 D = dt.date
 
@@ -148,74 +152,67 @@ RUNS = {
             "fact_purchase_order": PURCHASE_ORDERS_FIRST, "fact_payment": PAYMENTS_FIRST},
     OVERLAP: {"fact_sales_order": [SALES_ORDERS_FIRST[1], SALES_ORDER_4],
               "fact_purchase_order": PURCHASE_ORDERS_FIRST, "fact_payment": []},
-    BAD_FK: {"fact_sales_order": SALES_ORDERS_BAD_FK},
     UPDATE: {"dim_staff": STAFF_AFTER_MOVE, "dim_transaction": TRANSACTIONS_AFTER_UPDATE,
              "fact_sales_order": [SALES_ORDER_3], "fact_payment": [PAYMENT_1_PAID, PAYMENT_4]},
+    BAD_FK: {"fact_sales_order": SALES_ORDERS_BAD_FK},
 }
+PROCESSED_CATALOG = f"jdbc:{PROCESSED_CATALOG_SECRET_ID}"
 
 
-def _data_prefix(table_name: str, run_id: str) -> str:
-    if star_table(table_name).is_fact:
-        # Tiny batches: every fact row of these runs was created in July 2024.
-        return f"{table_name}/run_id={run_id}/created_year=2024/created_month=7"
-    return f"{table_name}/run_id={run_id}"
+def processed_catalog(zone_uri: str) -> ProcessedCatalog:
+    return catalog_from_args({"processed_catalog": PROCESSED_CATALOG, "catalog_database": PROCESSED_DATABASE,
+                              "processed_zone": zone_uri})
 
 
 @dataclass
 class ProcessedLibrary:
-    """Data files of every run, written once; ``manifests`` are built, not written (tests commit them)."""
+    """Every run committed to the library zone's tables; ``manifests`` are built, not written (tests commit them)."""
 
-    root: Path
+    zone_uri: str
     manifests: dict[str, RunManifest]
+    metadata_files: dict[str, str]  # table -> its current metadata file
 
 
-def _write_parquet(table, rows: list[tuple], path: Path) -> None:
-    """One part file with exactly the table's columns and the physical types Spark writes for its star schema.
-
-    Written with pyarrow rather than Spark: the same columns and types a reader sees, in milliseconds instead
-    of the seconds eighteen tiny Spark writes cost the suite. (The transformation job's own Spark-written
-    files reach this job in the end-to-end test.)
-    """
-    schema = to_arrow_schema(table.spark_schema)
-    columns = list(zip(*rows))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table([pa.array(values, type=field.type) for values, field in zip(columns, schema)],
-                            schema=schema), path, compression="snappy")
-
-
-def _write_library(root: Path) -> ProcessedLibrary:
+def _write_library(spark, zone_uri: str) -> ProcessedLibrary:
+    """Commit every run as the transformation would: facts inserted once per version, dimensions upserted."""
+    catalog = processed_catalog(zone_uri)
+    use_catalog(spark, catalog)
     manifests = {}
-    snapshots: dict[str, tuple[str, list[str], int]] = {}  # dimension -> (run id, files, rows)
+    for table in STAR_TABLES:
+        create_table(spark, catalog, table.name, table.spark_schema,
+                     FACT_PARTITION_SPEC if table.is_fact else None)
     for run_id, written in RUNS.items():
         tables = {}
         for table in STAR_TABLES:
             rows = written.get(table.name)
-            files: list[str] = []
+            identifier = catalog.table(table.name)
             if rows:
-                key = f"{_data_prefix(table.name, run_id)}/part-00000-{run_id[-8:]}-c000.snappy.parquet"
-                _write_parquet(table, rows, root / key)
-                files = [key]
-            if table.is_fact:
-                tables[table.name] = TableOutput(table.name, len(rows or []), files,
-                                                 details={"status": "written" if rows else "unchanged"})
-                continue
-            if rows is not None:
-                snapshots[table.name] = (run_id, files, len(rows))
-            snapshot_run_id, snapshot_files, snapshot_rows = snapshots[table.name]
-            tables[table.name] = TableOutput(
-                table.name, snapshot_rows, list(snapshot_files),
-                details={"status": "written" if rows is not None else "unchanged",
-                         "snapshot_run_id": snapshot_run_id})
+                rows_df = spark.createDataFrame(rows, table.spark_schema)
+                if current_snapshot(spark, identifier) is None:
+                    rows_df.writeTo(identifier).append()
+                else:
+                    merge_into(spark, identifier, rows_df, table.natural_key,
+                               None if table.is_fact else f"NOT ({same_row(table.column_names)})")
+            snapshot = current_snapshot(spark, identifier)
+            tables[table.name] = TableOutput(table.name, len(rows or []), details={
+                "status": "written" if rows else "unchanged", "snapshot_id": snapshot and snapshot.snapshot_id})
         manifests[run_id] = RunManifest(
             job_name=TRANSFORM_JOB_NAME, run_id=run_id, started_at=f"{run_id[:8]}T18:00:00+00:00",
             finished_at=f"{run_id[:8]}T18:00:05+00:00", bookmark_option="job-bookmark-enable",
             glue_job_run_id=None, tables=tables, inputs=[f"ingest-of-{run_id}"])
-    return ProcessedLibrary(root, manifests)
+    metadata_files = {table.name: metadata_file(spark, catalog.table(table.name)) for table in STAR_TABLES}
+    return ProcessedLibrary(zone_uri, manifests, metadata_files)
+
+
+def metadata_file(spark, identifier: str) -> str:
+    jvm_table = spark.sparkContext._jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(
+        spark._jsparkSession, identifier)
+    return jvm_table.operations().current().metadataFileLocation()
 
 
 @pytest.fixture(scope="session")
-def processed_library(tmp_path_factory) -> ProcessedLibrary:
-    return _write_library(tmp_path_factory.mktemp("processed-library"))
+def processed_library(spark, tmp_path_factory) -> ProcessedLibrary:
+    return _write_library(spark, tmp_path_factory.mktemp("processed-library").as_uri())
 
 
 @pytest.fixture(scope="session")
@@ -288,7 +285,8 @@ class LoadHarness:
 
     def run(self, option: str = "job-bookmark-enable", secret_id: str = WAREHOUSE_SECRET_ID):
         argv = [str(LOAD_SCRIPT), "--JOB_NAME", LOAD_JOB_NAME, "--processed-zone", self.zone.uri,
-                "--warehouse-secret-id", secret_id, "--job-bookmark-option", option]
+                "--warehouse-secret-id", secret_id, "--processed-catalog", PROCESSED_CATALOG,
+                "--job-bookmark-option", option]
         return self.job.main(argv)
 
     def sql(self, statement: str, params=None) -> list[tuple]:
@@ -319,21 +317,46 @@ class LoadHarness:
         return list_manifests(self.zone, LOAD_JOB_NAME)
 
     def data_file(self, run_id: str, table_name: str) -> Path:
-        """The local path of one data file of a run (to break it)."""
-        (key,) = self.library.manifests[run_id].tables[table_name].files
-        return Path(self.zone.uri_of(key).removeprefix("file://"))
+        """The local path of the data file a run's commit added to a table (to break it)."""
+        snapshot_id = self.library.manifests[run_id].tables[table_name].details["snapshot_id"]
+        identifier = processed_catalog(self.zone.uri).table(table_name)
+        (row,) = self.spark.sql(f"SELECT data_file.file_path AS path FROM {identifier}.entries "
+                                f"WHERE snapshot_id = {snapshot_id} AND status = 1").collect()
+        return Path(row.path.removeprefix("file:"))
+
+
+def register_library(spark, library: ProcessedLibrary, zone_uri: str) -> None:
+    """The library's tables in the catalog of ``zone_uri``: the same metadata and data files."""
+    catalog = processed_catalog(zone_uri)
+    use_catalog(spark, catalog)
+    for name, metadata in library.metadata_files.items():
+        spark.sql(f"CALL {catalog.spark_name}.system.register_table(table => '{catalog.namespace}.{name}', "
+                  f"metadata_file => '{metadata}')")
+
+
+def _harness(spark, warehouse_db, library, tmp_path, monkeypatch) -> LoadHarness:
+    zone = ZoneStore.for_uri((tmp_path / "processed").as_uri())
+    register_library(spark, library, zone.uri)
+    secrets_dir = tmp_path / "secrets"
+    write_local_secret(secrets_dir, WAREHOUSE_SECRET_ID, warehouse_db)
+    shutil.copy(LOCAL_SECRETS_DIR / f"{PROCESSED_CATALOG_SECRET_ID}.json",
+                secrets_dir / f"{PROCESSED_CATALOG_SECRET_ID}.json")
+    monkeypatch.setenv("TOTES_LOCAL_SECRETS_DIR", str(secrets_dir))
+    return LoadHarness(spark, warehouse_db, secrets_dir, zone, library, load_load_job())
 
 
 @pytest.fixture
 def loading(spark, warehouse_db, processed_library, tmp_path, monkeypatch) -> LoadHarness:
-    """The load job over this test's warehouse, and a processed zone with all runs' files, none committed."""
-    zone_dir = tmp_path / "processed"
-    shutil.copytree(processed_library.root, zone_dir)
-    secrets_dir = tmp_path / "secrets"
-    write_local_secret(secrets_dir, WAREHOUSE_SECRET_ID, warehouse_db)
-    monkeypatch.setenv("TOTES_LOCAL_SECRETS_DIR", str(secrets_dir))
-    zone = ZoneStore.for_uri(zone_dir.as_uri())
-    return LoadHarness(spark, warehouse_db, secrets_dir, zone, processed_library, load_load_job())
+    """The load job over this test's warehouse, and a processed zone holding every run's commits, none of the
+    runs committed by a manifest."""
+    return _harness(spark, warehouse_db, processed_library, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def loading_own_files(spark, warehouse_db, tmp_path, monkeypatch) -> LoadHarness:
+    """As ``loading``, over a library of this test's own, whose files the test may break."""
+    library = _write_library(spark, (tmp_path / "library").as_uri())
+    return _harness(spark, warehouse_db, library, tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Planning a load batch: which files of the committed transform runs a load reads (no Spark, no database)."""
+"""Planning a load batch: which table changes of the committed transform runs a load reads (no Spark, no database)."""
 
 from __future__ import annotations
 
@@ -8,43 +8,38 @@ from totes.warehouse.batch import plan_batch
 R1, R2, R3 = "20261125T100000000Z-00000001", "20261125T101500000Z-00000002", "20261125T103000000Z-00000003"
 
 
-def _manifest(run_id: str, **dim_transaction: object) -> RunManifest:
-    output = TableOutput("dim_transaction", rows=100, files=[f"dim_transaction/run_id={run_id}/part-0.parquet"],
-                         details={"status": "written", "snapshot_run_id": run_id, **dim_transaction})
+def _manifest(run_id: str, snapshot_id: int | None, corrects_versions: bool = False) -> RunManifest:
+    tables = {name: TableOutput(name, rows=1, details={"snapshot_id": snapshot_id,
+                                                       "corrects_versions": corrects_versions})
+              for name in ("dim_transaction", "fact_payment")}
     return RunManifest(job_name="totesys-transform", run_id=run_id, started_at="", finished_at="",
-                       bookmark_option="job-bookmark-enable", glue_job_run_id=None,
-                       tables={"dim_transaction": output})
+                       bookmark_option="job-bookmark-enable", glue_job_run_id=None, tables=tables)
 
 
-def _changes(run_id: str) -> list[str]:
-    return [f"_changes/dim_transaction/run_id={run_id}/part-0.parquet"]
+def test_a_batch_reads_from_the_loaded_snapshots_to_the_newest_manifests_snapshots():
+    batch = plan_batch([_manifest(R2, 20), _manifest(R3, 30)], loaded={"dim_transaction": 10, "fact_payment": 10})
+
+    assert [(t.table.name, t.loaded_snapshot, t.target_snapshot) for t in batch.tables] == [
+        ("dim_transaction", 10, 30), ("fact_payment", 10, 30)]
+    assert batch.targets == {"dim_transaction": 30, "fact_payment": 30}
+    assert batch.run_ids == [R2, R3]
 
 
-def test_after_the_first_load_a_dimension_loads_only_the_rows_each_run_touched():
-    batch = plan_batch([_manifest(R2, changes_files=_changes(R2)), _manifest(R3, changes_files=_changes(R3))],
-                       loaded_through=R1)
+def test_without_a_bookmark_every_table_is_read_whole():
+    batch = plan_batch([_manifest(R2, 20)], loaded={})
 
-    (planned,) = batch.tables
-    assert planned.changes_only and planned.files == tuple(_changes(R2) + _changes(R3))
-    assert planned.run_ids == (R2, R3)
+    assert {t.loaded_snapshot for t in batch.tables} == {None}
 
 
-def test_without_a_bookmark_the_whole_newest_snapshot_is_loaded():
-    (planned,) = plan_batch([_manifest(R2, changes_files=_changes(R2))], loaded_through=None).tables
+def test_a_snapshot_already_loaded_is_skipped_and_a_table_never_written_is_left_out():
+    batch = plan_batch([_manifest(R2, 20)], loaded={"dim_transaction": 20, "fact_payment": 20})
+    assert batch.tables == () and batch.already_loaded == {"dim_transaction": 20, "fact_payment": 20}
 
-    assert not planned.changes_only and planned.files == (f"dim_transaction/run_id={R2}/part-0.parquet",)
-
-
-def test_one_snapshot_without_its_changes_means_the_whole_newest_snapshot():
-    # R2 wrote a first snapshot (no earlier one to differ from), R3 only its changes: R3's snapshot is complete.
-    (planned,) = plan_batch([_manifest(R2), _manifest(R3, changes_files=_changes(R3))], loaded_through=R1).tables
-
-    assert not planned.changes_only and planned.files == (f"dim_transaction/run_id={R3}/part-0.parquet",)
+    assert plan_batch([_manifest(R2, None)]).tables == ()
 
 
-def test_a_snapshot_already_loaded_is_skipped():
-    unchanged = _manifest(R2, status="unchanged", snapshot_run_id=R1)
+def test_a_reconciliation_anywhere_in_the_batch_marks_its_facts_as_corrections():
+    batch = plan_batch([_manifest(R2, 20, corrects_versions=True), _manifest(R3, 30)], loaded={})
 
-    batch = plan_batch([unchanged], loaded_through=R1)
-
-    assert batch.tables == () and batch.already_loaded == {"dim_transaction": R1}
+    assert {t.table.name: t.corrects_versions for t in batch.tables} == {"dim_transaction": True,
+                                                                         "fact_payment": True}

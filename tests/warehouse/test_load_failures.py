@@ -16,7 +16,7 @@ from totes.warehouse.errors import (
 )
 from totes.warehouse.loader import WarehouseLoader
 
-from tests.warehouse.conftest import BAD_FK, UPDATE, write_local_secret
+from tests.warehouse.conftest import BAD_FK, FIRST, UPDATE, write_local_secret
 
 
 @pytest.fixture
@@ -116,29 +116,36 @@ def test_a_column_type_mismatch_is_named_with_both_types(update_pending):
     assert _state(harness) == before
 
 
-def test_a_manifest_listing_a_missing_file_names_the_file(update_pending):
-    harness, before = update_pending
+@pytest.fixture
+def own_update_pending(loading_own_files):
+    """As ``update_pending``, over processed files of this test's own."""
+    loading_own_files.commit(FIRST)
+    loading_own_files.run()
+    loading_own_files.commit(UPDATE)
+    return loading_own_files, _state(loading_own_files)
+
+
+def test_a_missing_data_file_of_a_committed_snapshot_names_the_file(own_update_pending):
+    harness, before = own_update_pending
     missing = harness.data_file(UPDATE, "fact_payment")
     missing.unlink()
-    uri = harness.zone.uri_of(str(missing.relative_to(harness.zone.root)))
 
-    with pytest.raises(BatchInputError, match="files listed by the transform manifests .* missing") as raised:
+    with pytest.raises(BatchInputError, match="cannot read the changes of fact_payment") as raised:
         harness.run()
 
-    assert f"fact_payment: {uri}" in str(raised.value)
+    assert missing.name in str(raised.value)
     assert _state(harness) == before
 
 
-def test_a_corrupt_parquet_file_is_named(update_pending):
-    harness, before = update_pending
+def test_a_corrupt_parquet_file_is_named(own_update_pending):
+    harness, before = own_update_pending
     corrupt = harness.data_file(UPDATE, "fact_payment")
     corrupt.write_bytes(corrupt.read_bytes()[:-100])  # cut short, as an interrupted upload would be
 
-    with pytest.raises(BatchInputError, match="cannot read the fact_payment files of transform") as raised:
+    with pytest.raises(BatchInputError, match="cannot read the changes of fact_payment") as raised:
         harness.run()
 
     assert corrupt.name in str(raised.value)
-    assert "not a Parquet file" in str(raised.value)
     assert _state(harness) == before
 
 

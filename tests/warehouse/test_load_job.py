@@ -9,12 +9,14 @@ import pytest
 from chispa import assert_df_equality
 
 from totes.bookmarks import JobBookmark, reset_bookmark
+from totes.iceberg import read_table
 from totes.settings import LOAD_JOB_NAME
 from totes.star import FACT_PAYMENT, STAR_TABLES, star_table
 
 from tests.warehouse.conftest import (
     FIRST,
     FIRST_DIMENSIONS,
+    processed_catalog,
     LOCATIONS,
     OVERLAP,
     PAYMENT_1_PAID,
@@ -67,9 +69,9 @@ def test_every_processed_payment_version_arrives_unchanged(loading):
 
     loading.run()
 
-    files = [loading.zone.uri_of(key) for run_id in (FIRST, UPDATE)
-             for key in loading.library.manifests[run_id].tables[FACT_PAYMENT.name].files]
-    processed_df = loading.spark.read.schema(FACT_PAYMENT.spark_schema).parquet(*files)
+    snapshot_id = loading.library.manifests[UPDATE].tables[FACT_PAYMENT.name].details["snapshot_id"]
+    processed_df = read_table(loading.spark, processed_catalog(loading.zone.uri).table(FACT_PAYMENT.name),
+                              FACT_PAYMENT.spark_schema, snapshot_id)
     columns = FACT_PAYMENT.columns
     warehouse_rows = [tuple(_as_processed(value, column) for value, column in zip(row[1:], columns))
                       for row in loading.rows(FACT_PAYMENT.name)]
@@ -98,12 +100,14 @@ def test_first_load_records_its_counts_in_a_manifest_and_advances_the_bookmark(l
     counts = ("status", "staged", "inserted", "updated", "unchanged", "total")
     assert {key: payment.details[key] for key in counts} == {
         "status": "written", "staged": 3, "inserted": 3, "updated": 0, "unchanged": 0, "total": 3}
-    bookmark = json.loads(loading.bookmark_text())
-    assert bookmark["JobBookmark"] == {"transform_manifests": {"last_transform_run_id": FIRST}}
+    state = json.loads(loading.bookmark_text())["JobBookmark"]["transform_manifests"]
+    assert state["last_transform_run_id"] == FIRST
+    assert state["snapshots"] == {name: output.details["snapshot_id"]
+                                  for name, output in loading.library.manifests[FIRST].tables.items()}
 
 
-def test_only_files_of_committed_transform_runs_are_loaded(loading):
-    loading.commit(FIRST)  # the folders of OVERLAP, BAD_FK and UPDATE are in the zone too, uncommitted
+def test_only_snapshots_of_committed_transform_runs_are_loaded(loading):
+    loading.commit(FIRST)  # the tables hold the commits of OVERLAP, UPDATE and BAD_FK too, no manifest names them
 
     loading.run()
 
@@ -140,9 +144,9 @@ def test_an_overlapping_batch_inserts_only_the_new_fact_versions(loaded_once):
     result = loaded_once.run()
 
     counts = _counts(result)
-    assert counts["fact_sales_order"] == (2, 1, 0, 1)
-    assert counts["fact_purchase_order"] == (1, 0, 0, 1)
-    assert counts["fact_payment"] == (0, 0, 0, 0)
+    assert counts["fact_sales_order"] == (1, 1, 0, 0)  # the table's change since FIRST: sales order 4
+    assert counts.get("fact_purchase_order", (0, 0, 0, 0)) == (0, 0, 0, 0)
+    assert "fact_payment" not in counts
     sales = loaded_once.rows("fact_sales_order")
     assert sales[:2] == before["fact_sales_order"]
     assert [row[1] for row in sales] == [1, 2, 4]
@@ -155,8 +159,8 @@ def test_overlapping_transform_runs_in_one_batch_load_each_version_once(loading)
     result = loading.run()
 
     assert result.batch_run_ids == [FIRST, OVERLAP]
-    assert _counts(result)["fact_sales_order"] == (4, 3, 0, 1)
-    assert _counts(result)["fact_purchase_order"] == (2, 1, 0, 1)
+    assert _counts(result)["fact_sales_order"] == (3, 3, 0, 0)
+    assert _counts(result)["fact_purchase_order"] == (1, 1, 0, 0)
     assert [row[1] for row in loading.rows("fact_sales_order")] == [1, 2, 4]
 
 
@@ -182,15 +186,17 @@ def test_a_payment_update_becomes_a_second_fact_row_while_dimensions_update_in_p
     untouched = loaded_once.sql("SELECT xmin::text FROM dim_staff WHERE staff_id = 2")[0]
     assert untouched == (untouched_staff_version,)  # an equal row is not rewritten
     counts = _counts(result)
-    assert counts["dim_staff"] == (2, 0, 1, 1)
-    assert counts["dim_transaction"] == (4, 1, 0, 3)
+    # Only the changed rows travel: the table's changelog since the loaded snapshot.
+    assert counts["dim_staff"] == (1, 0, 1, 0)
+    assert counts["dim_transaction"] == (1, 1, 0, 0)
     assert "dim_location" not in counts  # its snapshot (FIRST's) is in the warehouse already: not even read
     assert counts["fact_payment"] == (2, 2, 0, 0)
     assert counts["fact_sales_order"] == (1, 1, 0, 0)
     assert loaded_once.counts()["dim_staff"] == 2
     skipped = loaded_once.load_manifests()[-1].tables["dim_location"]
     assert (skipped.rows, skipped.details["status"]) == (0, "unchanged")
-    assert skipped.details["snapshot_run_id"] == FIRST
+    assert skipped.details["snapshot_id"] == loaded_once.library.manifests[FIRST].tables["dim_location"].details[
+        "snapshot_id"]
 
 
 def test_a_run_with_no_new_transform_run_loads_nothing_and_says_so(loaded_once, capfd):
@@ -204,8 +210,8 @@ def test_a_run_with_no_new_transform_run_loads_nothing_and_says_so(loaded_once, 
     assert "nothing to load" in capfd.readouterr().err
     latest = loaded_once.load_manifests()[-1]
     assert latest.inputs == [] and latest.tables == {}
-    assert json.loads(loaded_once.bookmark_text())["JobBookmark"]["transform_manifests"] == {
-        "last_transform_run_id": FIRST}
+    assert json.loads(loaded_once.bookmark_text())["JobBookmark"]["transform_manifests"][
+        "last_transform_run_id"] == FIRST
 
 
 def test_a_run_killed_after_the_warehouse_commit_is_reloaded_harmlessly(loaded_once, monkeypatch):
@@ -228,8 +234,8 @@ def test_a_run_killed_after_the_warehouse_commit_is_reloaded_harmlessly(loaded_o
     assert rerun.batch_run_ids == [UPDATE]
     assert sum(load.inserted + load.updated for load in rerun.tables) == 0
     assert loaded_once.dump() == after_kill
-    assert json.loads(loaded_once.bookmark_text())["JobBookmark"]["transform_manifests"] == {
-        "last_transform_run_id": UPDATE}
+    assert json.loads(loaded_once.bookmark_text())["JobBookmark"]["transform_manifests"][
+        "last_transform_run_id"] == UPDATE
 
 
 def test_pause_loads_from_the_bookmark_without_moving_it(loaded_once):

@@ -10,7 +10,7 @@ from totes.local.summary import format_run_summary
 from totes.local.workflow import load_workflow
 from totes.settings import LOAD_JOB_NAME, WAREHOUSE_SECRET_ID
 
-from tests.warehouse.conftest import FIRST, LOAD_SCRIPT
+from tests.warehouse.conftest import FIRST, LOAD_SCRIPT, PROCESSED_CATALOG
 
 
 def test_the_runner_runs_the_load_script_and_the_summary_shows_what_each_table_got(loading, tmp_path):
@@ -19,12 +19,13 @@ def test_the_runner_runs_the_load_script_and_the_summary_shows_what_each_table_g
         "name": "load-only",
         "jobs": {"load": {"name": LOAD_JOB_NAME, "script": str(LOAD_SCRIPT), "max_retries": 0, "arguments": {
             "--job-bookmark-option": "job-bookmark-enable", "--processed-zone": "${processed_zone_uri}",
-            "--warehouse-secret-id": "${warehouse_secret_id}"}}},
+            "--warehouse-secret-id": "${warehouse_secret_id}", "--processed-catalog": "${processed_catalog}"}}},
         "triggers": [{"name": "start", "type": "ON_DEMAND", "actions": [{"job": "load"}]}],
     }
     path = tmp_path / "workflow.json"
     path.write_text(json.dumps(definition))
-    variables = {"processed_zone_uri": loading.zone.uri, "warehouse_secret_id": WAREHOUSE_SECRET_ID}
+    variables = {"processed_zone_uri": loading.zone.uri, "warehouse_secret_id": WAREHOUSE_SECRET_ID,
+                 "processed_catalog": PROCESSED_CATALOG}
     workflow = load_workflow(variables, path)
     runner = LocalWorkflowRunner(workflow, state_dir=tmp_path / "state")
 

@@ -234,6 +234,7 @@ def terraform_variables(deployment: Deployment) -> dict[str, str]:
         "warehouse_secret_id": f"{prefix}/warehouse-db",
         "ingestion_database": f"{catalog_prefix}_ingestion",
         "processed_database": f"{catalog_prefix}_processed",
+        "processed_catalog": "glue",
     }
 
 

@@ -183,6 +183,8 @@ def processed_catalog_checks(args: dict) -> list[CheckResult]:
     """The processed zone's Iceberg catalog: its Glue database (AWS), or its JDBC catalog database (locally)."""
     kind, _, secret_id = (args.get("processed_catalog") or "glue").partition(":")
     if kind == "glue":
+        if not args.get("catalog_database"):
+            return [failed("processed catalog", "--catalog-database (the processed zone's catalog database) is empty")]
         return [catalog_check(args["catalog_database"], args["processed_zone"])]
     if kind != "jdbc" or not secret_id:
         return [failed("processed catalog", f"--processed-catalog must be glue or jdbc:<secret id>, "
