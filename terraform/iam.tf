@@ -1,8 +1,9 @@
-# Least privilege: one role per Glue job and one for the crawlers. No managed policy (AWSGlueServiceRole holds
-# glue:* and S3 on every aws-glue-* bucket); each role gets exactly what its job does, derived from the job's
-# arguments in workflow/workflow.json (locals.tf): the zones it names (reading all, writing only its output
-# zone), the secrets it names, the catalog database it names, and its connection, plus its own script, the
-# library, its own temp and Spark-log prefixes, the KMS keys of those, and its own log groups.
+# Least privilege: one role per Glue job, one for the crawlers, one for the processed tables' optimizers. No
+# managed policy (AWSGlueServiceRole holds glue:* and S3 on every aws-glue-* bucket); each role gets exactly
+# what its job does, derived from the job's arguments in workflow/workflow.json (locals.tf): the zones it names
+# (reading all, writing only its output zone), the secrets it names, the catalog database it names, and its
+# connection, plus its own script, the library, its own temp and Spark-log prefixes, the KMS keys of those, and
+# its own log groups.
 #
 # Resource "*" appears only where the action has no resource to scope to: cloudwatch:PutMetricData
 # (narrowed by namespace) and the ec2:Describe* calls Glue makes to set up a connection's network interfaces.
@@ -11,6 +12,9 @@ locals {
   glue_arn_prefix = "arn:${local.partition}:glue:${local.region}:${local.account_id}"
   logs_arn_prefix = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:"
   ec2_arn_prefix  = "arn:${local.partition}:ec2:${local.region}:${local.account_id}"
+
+  # Where Glue's table optimizers log their runs, one group per kind.
+  table_optimizer_log_groups = ["/aws-glue/iceberg-compaction/logs", "/aws-glue/iceberg-retention/logs", "/aws-glue/iceberg-orphan-file-deletion/logs"]
 
   catalog_table_actions = [
     "glue:BatchCreatePartition",
@@ -137,7 +141,9 @@ data "aws_iam_policy_document" "glue_job" {
     }
   }
 
-  # The jobs register each committed run's tables and partitions themselves (totes/catalog_sync.py).
+  # The jobs register each committed ingestion run's tables and partitions themselves (totes/catalog_sync.py),
+  # and Iceberg's Glue catalog creates, reads and commits the processed zone's tables (GetDatabase, GetTable,
+  # GetTables, CreateTable, UpdateTable: totes/iceberg.py).
   dynamic "statement" {
     for_each = length(local.job_databases[each.key]) > 0 ? [1] : []
     content {
@@ -331,10 +337,71 @@ resource "aws_iam_role_policy" "glue_crawler" {
   policy = data.aws_iam_policy_document.glue_crawler.json
 }
 
+# --- table optimizer role -----------------------------------------------------------------------------------
+
+resource "aws_iam_role" "table_optimizer" {
+  name                 = local.table_optimizer_role_name
+  description          = "Glue table optimizers of the ${local.name_prefix} processed zone's Iceberg tables"
+  assume_role_policy   = data.aws_iam_policy_document.glue_assume.json
+  max_session_duration = 3600
+}
+
+# What AWS documents for the optimizers ("Table optimization prerequisites"), on the processed zone only.
+# Their optimizers are in maintenance.tf.
+data "aws_iam_policy_document" "table_optimizer" {
+  statement {
+    sid       = "ListTheProcessedZone"
+    effect    = "Allow"
+    actions   = ["s3:GetBucketLocation", "s3:ListBucket"]
+    resources = [local.bucket_arns["processed"]]
+  }
+
+  # Compaction writes data files and metadata; expiry and orphan deletion delete files.
+  statement {
+    sid       = "RewriteTheProcessedTablesFiles"
+    effect    = "Allow"
+    actions   = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+    resources = ["${local.bucket_arns["processed"]}/*"]
+  }
+
+  statement {
+    sid       = "UseTheDataKey"
+    effect    = "Allow"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.this["data"].arn]
+  }
+
+  # Each optimizer run commits a new metadata location to its table.
+  statement {
+    sid     = "CommitToTheProcessedTables"
+    effect  = "Allow"
+    actions = ["glue:GetDatabase", "glue:GetTable", "glue:UpdateTable"]
+    resources = concat(
+      ["${local.glue_arn_prefix}:catalog", "${local.glue_arn_prefix}:database/${local.catalog_database_names["processed"]}"],
+      ["${local.glue_arn_prefix}:table/${local.catalog_database_names["processed"]}/*"],
+    )
+  }
+
+  statement {
+    sid     = "WriteTheOptimizerLogGroups"
+    effect  = "Allow"
+    actions = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = flatten([
+      for group in local.table_optimizer_log_groups : ["${local.logs_arn_prefix}${group}", "${local.logs_arn_prefix}${group}:*"]
+    ])
+  }
+}
+
+resource "aws_iam_role_policy" "table_optimizer" {
+  name   = "${local.table_optimizer_role_name}-least-privilege"
+  role   = aws_iam_role.table_optimizer.id
+  policy = data.aws_iam_policy_document.table_optimizer.json
+}
+
 # --- what the deployer needs --------------------------------------------------------------------------------
 
-# Creating or updating a job or crawler hands it a role: the principal running `terraform apply` needs
-# iam:PassRole on exactly these roles, and only towards Glue. Output as deployer_pass_role_policy_json.
+# Creating or updating a job, crawler or table optimizer hands it a role: the principal running `terraform
+# apply` needs iam:PassRole on exactly these roles, and only towards Glue. Output as deployer_pass_role_policy_json.
 data "aws_iam_policy_document" "deployer_pass_role" {
   statement {
     sid     = "PassThePipelineRolesToGlue"
@@ -342,7 +409,7 @@ data "aws_iam_policy_document" "deployer_pass_role" {
     actions = ["iam:PassRole"]
     resources = concat(
       [for role in aws_iam_role.glue_job : role.arn],
-      [aws_iam_role.glue_crawler.arn],
+      [aws_iam_role.glue_crawler.arn, aws_iam_role.table_optimizer.arn],
     )
 
     condition {

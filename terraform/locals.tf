@@ -93,6 +93,31 @@ locals {
   # totes/spark_session.py ICEBERG_SQL_EXTENSIONS (a test keeps the two equal).
   iceberg_sql_extensions = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
 
+  # Table maintenance of the processed zone's Iceberg tables (maintenance.tf): one Glue table optimizer of each
+  # kind per table of the definition, once var.table_optimizers_enabled is on.
+  maintenance = local.workflow.maintenance
+
+  # The optimizers' settings, from the definition; compaction has none in this provider version (Glue's
+  # bin-packing, as the local rewrite_data_files).
+  table_optimizer_configurations = {
+    compaction = {}
+    retention = {
+      snapshot_retention_period_in_days = local.maintenance.snapshot_retention_days
+      number_of_snapshots_to_retain     = local.maintenance.snapshots_to_retain
+      clean_expired_files               = true
+      run_rate_in_hours                 = local.maintenance.every_hours
+    }
+    orphan_file_deletion = {
+      orphan_file_retention_period_in_days = local.maintenance.orphan_file_retention_days
+      run_rate_in_hours                    = local.maintenance.every_hours
+    }
+  }
+
+  table_optimizers = var.table_optimizers_enabled ? {
+    for pair in setproduct(local.maintenance.tables, keys(local.table_optimizer_configurations)) :
+    "${pair[0]}/${pair[1]}" => { table = pair[0], type = pair[1] }
+  } : {}
+
   jobs     = local.workflow.jobs
   triggers = { for trigger in local.workflow.triggers : trigger.name => trigger }
   crawlers = local.workflow.catalog.crawlers
@@ -149,6 +174,7 @@ locals {
   glue_security_configuration_name = "${local.name_prefix}-glue"
   job_role_names                   = { for key, job in local.jobs : key => "${local.name_prefix}-glue-${key}" }
   crawler_role_name                = "${local.name_prefix}-glue-crawler"
+  table_optimizer_role_name        = "${local.name_prefix}-glue-table-optimizer"
 
   # Where Glue 5.x writes a job's logs: with --custom-logGroup-prefix <prefix> (set on every job from here),
   # the driver's and executors' stdout and stderr, where the jobs' JSON lines go (totes/logs.py), to

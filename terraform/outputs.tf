@@ -82,3 +82,8 @@ output "schedule_enabled" {
   description = "Whether the 15-minute schedule and the daily crawls are on (var.schedule_enabled); the runbook turns it on after the supervised first run."
   value       = var.schedule_enabled
 }
+
+output "table_optimizer_role_arn" {
+  description = "Role of the processed tables' Glue table optimizers (terraform/maintenance.tf); they exist once var.table_optimizers_enabled is on."
+  value       = aws_iam_role.table_optimizer.arn
+}

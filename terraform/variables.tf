@@ -233,6 +233,12 @@ variable "schedule_enabled" {
   default     = false
 }
 
+variable "table_optimizers_enabled" {
+  type        = bool
+  description = "Give every processed-zone Iceberg table its Glue table optimizers (compaction, snapshot retention, orphan file deletion: terraform/maintenance.tf). Off for the first apply: the transformation creates the tables on its first run, and an optimizer needs its table; turn it on in the apply after that run (terraform/README.md, runbook)."
+  default     = false
+}
+
 # --- storage ------------------------------------------------------------------------------------------------
 
 variable "noncurrent_version_retention_days" {

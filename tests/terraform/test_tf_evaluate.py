@@ -81,7 +81,8 @@ def test_each_job_gets_exactly_its_zones_secrets_databases_and_connection(derive
         "load": "processed",
     }
     assert derived["job_secrets"] == {"ingest": ["source"], "transform": [], "load": ["warehouse"]}
-    assert derived["job_databases"] == {"ingest": ["ingestion"], "transform": ["processed"], "load": []}
+    # The load reads the processed zone's Iceberg tables through the Glue catalog of its --catalog-database.
+    assert derived["job_databases"] == {"ingest": ["ingestion"], "transform": ["processed"], "load": ["processed"]}
     assert derived["job_connections"] == {"ingest": "source", "transform": None, "load": "warehouse"}
     assert set(derived["connections"]) == {"source", "warehouse"}
     assert derived["connections"]["source"]["database"]["host"].startswith("totesys.")

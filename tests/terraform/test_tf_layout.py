@@ -30,7 +30,7 @@ CONCERNS = {
 }
 
 # Booleans and a free-form tag map have no set of values to validate against.
-UNVALIDATED_VARIABLES = {"tags", "create_s3_gateway_endpoint", "schedule_enabled"}
+UNVALIDATED_VARIABLES = {"tags", "create_s3_gateway_endpoint", "schedule_enabled", "table_optimizers_enabled"}
 
 # Attributes that name a resource in AWS.
 NAME_ATTRIBUTES = ("name", "bucket", "alarm_name", "dashboard_name", "name_prefix")
