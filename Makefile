@@ -106,6 +106,10 @@ preflight: venv jdbc-driver db-up ## Check what each job needs (secrets, grants,
 crawl: venv ## Run the local crawlers: register the zones' tables and partitions in the local catalog
 	@$(PY) -m totes.local.crawler
 
+.PHONY: maintenance
+maintenance: venv jdbc-driver db-up ## Maintain the local processed zone's Iceberg tables now: compact, expire old snapshots, remove orphans (make schedule does it daily)
+	@$(PY) -m totes.maintenance
+
 .PHONY: query
 query: venv ## Athena-style SQL on the processed zone (DuckDB): SQL="SELECT ..." or NAME=top_designs (LIST=1 lists)
 	@$(PY) -m totes.local.query $(if $(LIST),--list,$(if $(NAME),--name $(NAME),"$$SQL"))
@@ -229,7 +233,7 @@ aws-status: ## Is the local AWS API emulator running?
 	@scripts/local_aws.sh status
 
 .PHONY: rehearsal-jars
-rehearsal-jars: ## Fetch the rehearsal's S3A jars (hadoop-aws, AWS SDK bundle: jvm-dependencies-s3a.txt) with mvn; checks SHA-256
+rehearsal-jars: ## Fetch the rehearsal's jars (S3A: hadoop-aws, AWS SDK bundle; Iceberg's AWS bundle: jvm-dependencies-s3a.txt) with mvn; checks SHA-256
 	@scripts/fetch_jars.sh jvm-dependencies-s3a.txt
 
 .PHONY: rehearse

@@ -184,18 +184,13 @@ class MaintenanceError(RuntimeError):
     """Maintenance of one table failed; the message names it and the cause. The table stays at its last commit."""
 
 
-def main(argv: list[str] | None = None) -> list[TableMaintenance]:
-    """``python -m totes.maintenance [--processed-zone URI --catalog-database NAME --processed-catalog KIND]``."""
-    from totes import logs
+def run(definition: Maintenance, arguments: dict[str, str] | None = None) -> list[TableMaintenance]:
+    """Maintain the definition's tables in the catalog of ``arguments`` (default: the definition's), in a local
+    Spark session of its own."""
     from totes.local.spark import get_local_spark
 
-    definition = load_maintenance()
-    parser = argparse.ArgumentParser(prog="python -m totes.maintenance", description=__doc__.splitlines()[0])
-    for name, default in definition.arguments.items():
-        parser.add_argument(name, default=default, help=f"default: the local stack's, {default}")
-    args = vars(parser.parse_args(sys.argv[1:] if argv is None else argv))
-    logs.configure(job="totesys-maintenance")
-    catalog = catalog_from_args(args)
+    arguments = arguments or definition.arguments
+    catalog = catalog_from_args({name.removeprefix("--").replace("-", "_"): value for name, value in arguments.items()})
     spark = get_local_spark("totesys maintenance")
     try:
         outcomes = maintain(spark, catalog, definition.tables, definition.policy)
@@ -210,6 +205,20 @@ def main(argv: list[str] | None = None) -> list[TableMaintenance]:
               orphan_files_removed=sum(o.orphan_files_removed for o in present),
               missing=[o.table for o in outcomes if not o.exists])
     return outcomes
+
+
+def main(argv: list[str] | None = None) -> list[TableMaintenance]:
+    """``python -m totes.maintenance [--processed-zone URI --catalog-database NAME --processed-catalog KIND]``."""
+    from totes import logs
+
+    definition = load_maintenance()
+    parser = argparse.ArgumentParser(prog="python -m totes.maintenance", description=__doc__.splitlines()[0])
+    for name, default in definition.arguments.items():
+        parser.add_argument(name, default=default, help=f"default: the local stack's, {default}")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    logs.configure(job="totesys-maintenance")
+    return run(definition, {name: getattr(args, name.removeprefix("--").replace("-", "_"))
+                            for name in definition.arguments})
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """The notebooks run top to bottom against data this test run produces, and are committed without outputs.
 
 One pipeline run per module (ingest, transform and load with the real Glue scripts, on a small generated
-source) fills a throwaway source, processed zone, local catalog and warehouse; the notebooks find them
-through the environment variables ``make`` sets (``TOTES_LOCAL_CATALOG_DIR``, ``TOTES_LOCAL_SECRETS_DIR``), so
-they never need ``make run`` to have happened. The executed copies are saved to ``test-artifacts/notebooks/``.
+source) fills a throwaway source, processed zone (its Iceberg tables in the local JDBC catalog, keyed by the
+zone) and warehouse; the notebooks find them through environment variables (``TOTES_PROCESSED_ZONE``, and
+``TOTES_LOCAL_SECRETS_DIR`` as ``make`` sets it), so they never need ``make run`` to have happened. The executed copies are saved to ``test-artifacts/notebooks/``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import dataclasses
 import hashlib
 import importlib.util
 import json
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -24,6 +23,7 @@ from totes.settings import (
     INGESTION_DATABASE,
     LOAD_JOB_NAME,
     LOCAL_SECRETS_DIR,
+    PROCESSED_CATALOG_SECRET_ID,
     PROCESSED_DATABASE,
     REPO_DIR,
     SOURCE_OWNER_SECRET_ID,
@@ -75,7 +75,7 @@ def _write_secret(secrets_dir, secret_id, credentials) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class PipelineOutput:
-    catalog_dir: Path
+    processed_zone: str
     warehouse_dbname: str
 
 
@@ -103,6 +103,8 @@ def pipeline_output(spark, tmp_path_factory):
             dataclasses.replace(provider.get_database_credentials(SOURCE_SECRET_ID), dbname=source_name),
         )
         _write_secret(secrets_dir, WAREHOUSE_SECRET_ID, warehouse)
+        _write_secret(secrets_dir, PROCESSED_CATALOG_SECRET_ID,
+                      provider.get_database_credentials(PROCESSED_CATALOG_SECRET_ID))
         _write_secret(
             secrets_dir,
             WAREHOUSE_READONLY_SECRET_ID,
@@ -117,7 +119,10 @@ def pipeline_output(spark, tmp_path_factory):
             env.delenv("TOTES_PROCESSED_DATABASE", raising=False)
             env.delenv("TOTES_DASHBOARD_SECRET_ID", raising=False)
             ingestion, processed = (root / "ingestion").as_uri(), (root / "processed").as_uri()
+            env.setenv("TOTES_PROCESSED_ZONE", processed)
             enable = ["--job-bookmark-option", "job-bookmark-enable"]
+            processed_catalog = ["--processed-catalog", f"jdbc:{PROCESSED_CATALOG_SECRET_ID}",
+                                 "--catalog-database", PROCESSED_DATABASE]
             _script("ingest_totesys").main(
                 [
                     "ingest",
@@ -143,8 +148,7 @@ def pipeline_output(spark, tmp_path_factory):
                     ingestion,
                     "--processed-zone",
                     processed,
-                    "--catalog-database",
-                    PROCESSED_DATABASE,
+                    *processed_catalog,
                     *enable,
                 ]
             )
@@ -157,10 +161,11 @@ def pipeline_output(spark, tmp_path_factory):
                     processed,
                     "--warehouse-secret-id",
                     WAREHOUSE_SECRET_ID,
+                    *processed_catalog,
                     *enable,
                 ]
             )
-            yield PipelineOutput(root / "catalog", warehouse_name)
+            yield PipelineOutput(processed, warehouse_name)
     finally:
         drop_database(source_owner, source_name)
         drop_database(warehouse_owner, warehouse_name)
@@ -171,7 +176,7 @@ def pipeline_output(spark, tmp_path_factory):
 def test_notebook_runs_top_to_bottom_on_the_pipeline_output(pipeline_output, name):
     notebook = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
 
-    # The kernel inherits this process's environment: the catalog and secrets of the run above.
+    # The kernel inherits this process's environment: the zone and secrets of the run above.
     NotebookClient(
         notebook,
         timeout=CELL_TIMEOUT_SECONDS,
@@ -188,8 +193,8 @@ def test_notebook_runs_top_to_bottom_on_the_pipeline_output(pipeline_output, nam
         for output in cell.outputs
         if output.output_type == "stream"
     )
-    # The first cell says where the notebook reads from: this run's catalog or warehouse, not .local's.
-    assert str(pipeline_output.catalog_dir) in printed or f"/{pipeline_output.warehouse_dbname}" in printed, (
+    # The first cell says where the notebook reads from: this run's zone or warehouse, not .local's.
+    assert pipeline_output.processed_zone in printed or f"/{pipeline_output.warehouse_dbname}" in printed, (
         printed
     )
     errors = [

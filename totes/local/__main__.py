@@ -29,7 +29,7 @@ from totes.local.runner import (
     default_runner,
     ensure_log_file,
 )
-from totes.local.schedule import DEFAULT_INTERVAL_SECONDS, Schedule, source_activity
+from totes.local.schedule import DEFAULT_INTERVAL_SECONDS, Schedule, between_runs, source_activity, table_maintenance
 from totes.local.spark import get_local_spark
 from totes.local.status import DEFAULT_LIMIT, workflow_status
 from totes.local.summary import format_run_summary
@@ -102,8 +102,19 @@ def command_schedule(args) -> int:
         owner = LocalSecretProvider(settings.LOCAL_SECRETS_DIR).get_database_credentials(
             settings.SOURCE_OWNER_SECRET_ID)
         activity = source_activity(owner, args.seed)
+    from totes.maintenance import load_maintenance
+    from totes.maintenance import run as run_maintenance
+
+    maintenance = load_maintenance()
+
+    def maintain() -> None:
+        run_maintenance(maintenance)
+        stop.install_signal_handlers()  # as after the workflow's session: PySpark took SIGINT again
+
+    between = between_runs(activity, table_maintenance(LOCAL_STATE_DIR, runner.workflow.name,
+                                                       maintenance.policy.every_hours, maintain))
     schedule = Schedule(lambda: _run_and_summarise(runner), args.interval_seconds, args.cycles, stop,
-                        activity)
+                        between)
     with stop.signals_handled():
         outcome = schedule.run()
     return 0 if outcome.succeeded else 1

@@ -70,8 +70,10 @@ def load_extensions(connection: duckdb.DuckDBPyConnection) -> None:
         connection.execute(f"LOAD {_literal(_extension_file(package, name))}")
 
 
-def current_metadata(zone_uri: str, database: str, secret_id: str) -> dict[str, str]:
-    """Table name → the metadata file the JDBC catalog holds as current, for the zone's tables in ``database``.
+def current_metadata(zone_uri: str = settings.LOCAL_PROCESSED_ZONE, database: str = settings.PROCESSED_DATABASE,
+                     secret_id: str = settings.PROCESSED_CATALOG_SECRET_ID) -> dict[str, str]:
+    """Table name → the metadata file the JDBC catalog holds as current (as DuckDB's iceberg functions take it),
+    for the zone's published tables in ``database``.
 
     Iceberg's JDBC catalog keys each table by (catalog name, namespace, name); the jobs' catalog name is the
     zone's :attr:`ProcessedCatalog.spark_name`, so two zones in one catalog database never mix.
@@ -88,7 +90,12 @@ def current_metadata(zone_uri: str, database: str, secret_id: str) -> dict[str, 
     if not rows:
         raise NoTablesError(f"no Iceberg table of {zone_uri} in namespace {database} of {credentials.describe()} "
                             f"(catalog {catalog.spark_name}): has the transformation committed a run there?")
-    return {name: location for name, location in rows if name not in INTERNAL_TABLES}
+    return {name: _duckdb_path(location) for name, location in rows if name not in INTERNAL_TABLES}
+
+
+def _duckdb_path(location: str) -> str:
+    """Iceberg writes local locations as ``file:/path``; DuckDB reads a plain path (and s3:// as it is)."""
+    return urlparse(location).path if location.startswith("file:") else location
 
 
 def connect(zone_uri: str = settings.LOCAL_PROCESSED_ZONE, database: str = settings.PROCESSED_DATABASE,
@@ -97,8 +104,7 @@ def connect(zone_uri: str = settings.LOCAL_PROCESSED_ZONE, database: str = setti
     metadata = current_metadata(zone_uri, database, secret_id)
     connection = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
     load_extensions(connection)
-    for name, location in sorted(metadata.items()):
-        path = urlparse(location).path if location.startswith("file:") else location
+    for name, path in sorted(metadata.items()):
         connection.execute(f"CREATE VIEW {_quote(name)} AS SELECT * FROM iceberg_scan({_literal(path)})")
     return connection
 

@@ -10,6 +10,11 @@ because another process holds the workflow (``make run`` meanwhile) is logged an
 Activity: with ``--simulate``, the change simulator adds new orders and paid payments to the local source
 after each run, so the following runs have a delta to carry through.
 
+Table maintenance: after a run, when the last maintenance of the processed zone's Iceberg tables finished
+``every_hours`` ago or more (or never did), it runs (``totes.maintenance``: the workflow definition's
+``maintenance``, which on AWS the Glue table optimizers follow), holding the workflow's lock, so that its commits
+never meet the transformation's.
+
 Stopping: Ctrl-C or SIGTERM during a wait ends the schedule at once; during a run, that run finishes and no
 other starts, and a second Ctrl-C stops its running job (recorded as STOPPED, which alerts). ``--cycles N``
 ends the schedule after N runs.
@@ -17,14 +22,18 @@ ends the schedule after N runs.
 
 from __future__ import annotations
 
+import datetime as dt
+import fcntl
+import json
 import logging
 import math
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from totes.local.runner import StopRequest, WorkflowAlreadyRunningError, WorkflowRunResult
+from totes.local.runner import StopRequest, WorkflowAlreadyRunningError, WorkflowRunResult, lock_path
 from totes.logs import log_event
 from totes.secrets import DatabaseCredentials
 
@@ -128,5 +137,55 @@ def source_activity(credentials: DatabaseCredentials, seed: int | None = None) -
         inserted = ", ".join(f"{rows} {table}" for table, rows in result["inserted"].items())
         log_event(logger, f"simulated activity in the source: inserted {inserted}; "
                           f"marked {result['updated']['payment']} payments paid", seed=base_seed + cycle)
+
+    return activity
+
+
+def table_maintenance(state_dir: Path, workflow_name: str, every_hours: float, maintain: Callable[[], object],
+                      clock: Callable[[], float] = time.time) -> Callable[[int], None]:
+    """Activity between runs: ``maintain()`` when the last maintenance finished ``every_hours`` ago or more.
+
+    When it finished is kept in ``<state_dir>/maintenance.json``, so a schedule started anew keeps the interval.
+    It holds the workflow's lock while it runs (a ``make run`` meanwhile is refused, as a second workflow run
+    would be) and skips this turn if another process holds it. A failure is logged and retried after the next
+    run: the tables stay at their last commit, and the pipeline does not depend on maintenance.
+    """
+    record = state_dir / "maintenance.json"
+
+    def activity(_cycle: int) -> None:
+        try:
+            last = json.loads(record.read_text())["finished_at_unix"]
+        except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
+            last = None
+        if last is not None and clock() - last < every_hours * 3600:
+            return
+        state_dir.mkdir(parents=True, exist_ok=True)
+        with open(lock_path(state_dir, workflow_name), "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log_event(logger, "table maintenance skipped: the workflow is running elsewhere", logging.WARNING)
+                return
+            log_event(logger, "table maintenance of the processed zone starting", every_hours=every_hours)
+            try:
+                maintain()
+            except Exception as error:  # noqa: BLE001 - logged; the schedule goes on, maintenance retries
+                log_event(logger, "table maintenance failed; retried after the next run", logging.ERROR,
+                          error=f"{type(error).__name__}: {' '.join(str(error).split())[:500]}")
+                return
+        finished = clock()
+        record.write_text(json.dumps({"finished_at_unix": finished, "finished_at": dt.datetime.fromtimestamp(
+            finished, dt.timezone.utc).isoformat(timespec="seconds")}) + "\n")
+
+    return activity
+
+
+def between_runs(*activities: Callable[[int], None] | None) -> Callable[[int], None]:
+    """One activity that runs each of ``activities`` (None ones left out) in order."""
+    present = [activity for activity in activities if activity is not None]
+
+    def activity(cycle: int) -> None:
+        for each in present:
+            each(cycle)
 
     return activity
