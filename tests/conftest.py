@@ -104,3 +104,18 @@ def make_source_role(request, empty_source_db):
         # The privileges in the test's database go first: a role that still holds some cannot be dropped.
         run_as_database_admin(f"DROP OWNED BY {role}", dbname=owner.dbname)
         run_as_database_admin(f"DROP ROLE {role}")
+
+
+# The local stack's processed catalog (Iceberg's JDBC catalog in the local PostgreSQL server): the argument the
+# transformation and the load take, and its secret, which a test with a secrets folder of its own copies in.
+PROCESSED_CATALOG_ARGS = ("--processed-catalog", "jdbc:totesys/processed-catalog")
+
+
+def copy_processed_catalog_secret(secrets_dir) -> None:
+    import shutil
+
+    from totes.settings import LOCAL_SECRETS_DIR, PROCESSED_CATALOG_SECRET_ID
+
+    target = secrets_dir / f"{PROCESSED_CATALOG_SECRET_ID}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(LOCAL_SECRETS_DIR / f"{PROCESSED_CATALOG_SECRET_ID}.json", target)

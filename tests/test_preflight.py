@@ -19,6 +19,7 @@ import boto3
 import pytest
 import requests
 
+from tests.conftest import PROCESSED_CATALOG_ARGS
 from tests.warehouse.conftest import _database_name, empty_warehouse_db, warehouse_db  # noqa: F401
 from tests.warehouse.conftest import warehouse_owner_credentials  # noqa: F401
 from totes.catalog import LocalGlueCatalog, ensure_database
@@ -293,7 +294,8 @@ def test_the_load_job_refuses_an_unmigrated_warehouse_before_any_read(spark, sta
     zone = stack.root / "zones" / "processed"
     spark.sparkContext.setJobGroup("preflight-refusal", "the load job's Spark jobs, if it starts any")
     argv = ["load", "--JOB_NAME", LOAD_JOB_NAME, "--processed-zone", zone.as_uri(),
-            "--warehouse-secret-id", "totesys/warehouse-db", "--job-bookmark-option", "job-bookmark-enable"]
+            "--warehouse-secret-id", "totesys/warehouse-db", *PROCESSED_CATALOG_ARGS,
+            "--job-bookmark-option", "job-bookmark-enable"]
 
     with pytest.raises(PreflightError, match="is not migrated to") as raised:
         load_load_job().main(argv)

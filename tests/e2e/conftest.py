@@ -13,6 +13,8 @@ from decimal import Decimal
 
 import pytest
 
+from tests.conftest import PROCESSED_CATALOG_ARGS, copy_processed_catalog_secret
+
 from totes.secrets import LocalSecretProvider
 from totes.settings import (
     INGEST_JOB_NAME,
@@ -58,6 +60,7 @@ def pipeline(spark, empty_source_db, warehouse, tmp_path, monkeypatch):
         path = secrets_dir / f"{secret_id}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(dataclasses.asdict(credentials)))
+    copy_processed_catalog_secret(secrets_dir)
     monkeypatch.setenv("TOTES_LOCAL_SECRETS_DIR", str(secrets_dir))
     monkeypatch.setenv("TOTES_LOCAL_CATALOG_DIR", str(tmp_path / "catalog"))
     monkeypatch.setenv("TOTES_LOG_FILE", str(tmp_path / "logs" / "pipeline.jsonl"))
@@ -70,9 +73,11 @@ def pipeline(spark, empty_source_db, warehouse, tmp_path, monkeypatch):
                       "--source-secret-id", SOURCE_SECRET_ID, "--read-lag-seconds", "0",
                       "--catalog-database", "e2e_ingestion", *enable])
         jobs[1].main(["transform", "--JOB_NAME", TRANSFORM_JOB_NAME, "--ingestion-zone", ingestion,
-                      "--processed-zone", processed, "--catalog-database", "e2e_processed", *enable])
+                      "--processed-zone", processed, "--catalog-database", "e2e_processed",
+                      *PROCESSED_CATALOG_ARGS, *enable])
         return jobs[2].main(["load", "--JOB_NAME", LOAD_JOB_NAME, "--processed-zone", processed,
-                             "--warehouse-secret-id", WAREHOUSE_SECRET_ID, *enable])
+                             "--warehouse-secret-id", WAREHOUSE_SECRET_ID, "--catalog-database", "e2e_processed",
+                             *PROCESSED_CATALOG_ARGS, *enable])
 
     run_workflow.written = tmp_path  # everything the runs write: zones, catalog, JSON logs
     run_workflow.passwords = (reader.password, warehouse.password)

@@ -28,6 +28,7 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 
+from tests.conftest import PROCESSED_CATALOG_ARGS
 from tests.e2e.conftest import VERSIONS_IN_SOURCE, _script, check_warehouse_against_source, rows_of
 from totes.ingest.errors import SourceUnavailableError
 from totes.manifests import list_manifests
@@ -90,9 +91,11 @@ def soak_pipeline(pipeline):
             "--max-transaction-wait-seconds", str(MAX_TRANSACTION_WAIT_SECONDS)])
         ingest_finished = time.monotonic()
         transform.main(["transform", "--JOB_NAME", TRANSFORM_JOB_NAME, "--ingestion-zone", ingestion,
-                        "--processed-zone", processed, "--catalog-database", "e2e_processed", *enable])
+                        "--processed-zone", processed, "--catalog-database", "e2e_processed",
+                        *PROCESSED_CATALOG_ARGS, *enable])
         loaded = load.main(["load", "--JOB_NAME", LOAD_JOB_NAME, "--processed-zone", processed,
-                            "--warehouse-secret-id", WAREHOUSE_SECRET_ID, *enable])
+                            "--warehouse-secret-id", WAREHOUSE_SECRET_ID, "--catalog-database", "e2e_processed",
+                            *PROCESSED_CATALOG_ARGS, *enable])
         windows = {result.table: result.window.to_inclusive for result in ingested.tables}
         return {"started": started, "ingest_finished": ingest_finished, "seconds": time.monotonic() - started,
                 "ingested_rows": ingested.total_rows, "payment_bound": windows[PAYMENT.name],
