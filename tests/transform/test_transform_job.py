@@ -403,3 +403,45 @@ def test_an_input_file_with_corrupt_pages_fails_the_run_naming_the_file(transfor
     with pytest.raises(InputReadError, match=rf"cannot be read: .*{re.escape(key.rsplit('/', 1)[-1])}"):
         transform.run()
     assert transform.bookmark_text() is None
+
+
+def test_a_refused_commit_names_the_table_leaves_it_at_its_snapshot_and_the_rerun_completes(transform):
+    from totes.secrets import LocalSecretProvider
+    from totes.settings import LOCAL_SECRETS_DIR, PROCESSED_CATALOG_SECRET_ID
+    from totes.warehouse.database import connect
+
+    transform.ingest(base_rows())
+    first = transform.run()
+    transform.ingest({"payment": [(4, ts(), ts(30), 3, 2, Decimal("10.00"), 3, 3, False, "2024-11-09", 1, 2)],
+                      "sales_order": [(3, ts(5), ts(5), 1, 1, 1, 10, Decimal("2.50"), 1, "2024-11-10",
+                                       "2024-11-11", 1)]})
+    catalog = LocalSecretProvider(LOCAL_SECRETS_DIR).get_database_credentials(PROCESSED_CATALOG_SECRET_ID)
+    trigger = f"refuse_{transform.catalog.spark_name}"
+    # The catalog itself refuses the commit of fact_payment, as a conflicting writer's would be refused.
+    with connect(catalog) as conn:
+        conn.execute(f"""CREATE FUNCTION {trigger}() RETURNS trigger AS $$ BEGIN
+            IF NEW.catalog_name = '{transform.catalog.spark_name}' AND NEW.table_name = 'fact_payment' THEN
+                RAISE EXCEPTION 'commit refused (injected)'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql""")
+        conn.execute(f"CREATE TRIGGER {trigger} BEFORE UPDATE ON iceberg_tables FOR EACH ROW "
+                     f"EXECUTE FUNCTION {trigger}()")
+        conn.commit()
+    try:
+        with pytest.raises(transform_run.TableCommitError, match="the commit to fact_payment failed") as raised:
+            transform.run()
+        assert "commit refused (injected)" in str(raised.value) or "fact_payment" in str(raised.value)
+        assert transform.table("fact_payment", first).count() == 3
+        snapshot = transform_run.current_snapshot(transform.spark, transform.catalog.table("fact_payment"))
+        assert snapshot.snapshot_id == first.tables["fact_payment"].details["snapshot_id"]
+        assert len(transform.manifests()) == 1
+    finally:
+        with connect(catalog) as conn:
+            conn.execute(f"DROP TRIGGER {trigger} ON iceberg_tables")
+            conn.execute(f"DROP FUNCTION {trigger}()")
+            conn.commit()
+
+    rerun = transform.run()
+
+    assert _keys(transform.table("fact_payment"), ["payment_id", "last_updated_time"]) == [
+        (1, "09:30:00.125"), (2, "09:30:00.125"), (3, "09:30:00.125"), (4, "10:00:00.125")]
+    assert _keys(transform.table("fact_sales_order"), ["sales_order_id"]) == [(1,), (2,), (3,)]
+    assert rerun.tables["fact_sales_order"].details["status"] == "unchanged"  # committed by the failed run

@@ -27,6 +27,10 @@ class InputReadError(TransformContractError):
     """An input file listed by a committed manifest cannot be read (corrupt, truncated, missing)."""
 
 
+class TableCommitError(RuntimeError):
+    """A processed table's commit failed (a conflict the retries could not resolve, a catalog refusing it)."""
+
+
 class MandatoryDimensionEmptyError(TransformContractError):
     """A table every fact depends on has no rows at all."""
 

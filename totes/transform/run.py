@@ -40,6 +40,7 @@ from totes.tables import DELETION_SCHEMA, expected_spark_schema, source_table
 from totes.transform import dimensions as dims
 from totes.transform.contracts import (
     InputReadError,
+    TableCommitError,
     MandatoryDimensionEmptyError,
     check_input_schema,
     latest_versions,
@@ -178,15 +179,31 @@ class TransformRun:
     def _merge(self, name: str, source_df: DataFrame, keys, update_when: str | None = None) -> Snapshot | None:
         """MERGE into a table (:func:`totes.iceberg.merge_into`); into one never written, a plain append."""
         table = self._table(name)
-        with commits_tagged(self.spark, self.run_id, {INPUT_THROUGH_PROPERTY: self._input_through}):
+
+        def commit():
             if current_snapshot(self.spark, table) is None:
                 source_df.writeTo(table).append()
                 return current_snapshot(self.spark, table)
             return merge_into(self.spark, table, source_df, keys, update_when)
 
+        return self._committed(name, commit)
+
     def _replace(self, name: str, rows_df: DataFrame) -> Snapshot | None:
-        with commits_tagged(self.spark, self.run_id, {INPUT_THROUGH_PROPERTY: self._input_through}):
-            return replace_rows(self.spark, self._table(name), rows_df)
+        return self._committed(name, lambda: replace_rows(self.spark, self._table(name), rows_df))
+
+    def _committed(self, name: str, commit) -> Snapshot | None:
+        """Run one table's commit tagged with the run; a failure names the table, which stays at its snapshot."""
+        before = current_snapshot(self.spark, self._table(name))
+        try:
+            with commits_tagged(self.spark, self.run_id, {INPUT_THROUGH_PROPERTY: self._input_through}):
+                return commit()
+        except Exception as error:
+            if not is_java_error(error) or names_a_file(file_failure(error)):
+                raise  # a bad input file is the input's problem (run() names it), not the commit's
+            raise TableCommitError(
+                f"the commit to {name} failed, the table stays at snapshot "
+                f"{before.snapshot_id if before else '(none)'}: {' '.join(file_failure(error).split())[:500]}"
+            ) from None
 
     def _ensure_tables(self) -> None:
         """Every table of the processed zone exists (created empty the first time), so readers always find it."""
