@@ -17,13 +17,13 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests.conftest import PROCESSED_CATALOG_ARGS, copy_processed_catalog_secret
 from totes.secrets import LocalSecretProvider
 from totes.settings import (
     INGEST_JOB_NAME,
     INGESTION_DATABASE,
     LOAD_JOB_NAME,
     LOCAL_SECRETS_DIR,
-    PROCESSED_CATALOG_SECRET_ID,
     PROCESSED_DATABASE,
     REPO_DIR,
     SOURCE_OWNER_SECRET_ID,
@@ -103,8 +103,7 @@ def pipeline_output(spark, tmp_path_factory):
             dataclasses.replace(provider.get_database_credentials(SOURCE_SECRET_ID), dbname=source_name),
         )
         _write_secret(secrets_dir, WAREHOUSE_SECRET_ID, warehouse)
-        _write_secret(secrets_dir, PROCESSED_CATALOG_SECRET_ID,
-                      provider.get_database_credentials(PROCESSED_CATALOG_SECRET_ID))
+        copy_processed_catalog_secret(secrets_dir)
         _write_secret(
             secrets_dir,
             WAREHOUSE_READONLY_SECRET_ID,
@@ -121,8 +120,7 @@ def pipeline_output(spark, tmp_path_factory):
             ingestion, processed = (root / "ingestion").as_uri(), (root / "processed").as_uri()
             env.setenv("TOTES_PROCESSED_ZONE", processed)
             enable = ["--job-bookmark-option", "job-bookmark-enable"]
-            processed_catalog = ["--processed-catalog", f"jdbc:{PROCESSED_CATALOG_SECRET_ID}",
-                                 "--catalog-database", PROCESSED_DATABASE]
+            processed_catalog = [*PROCESSED_CATALOG_ARGS, "--catalog-database", PROCESSED_DATABASE]
             _script("ingest_totesys").main(
                 [
                     "ingest",
