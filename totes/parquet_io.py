@@ -44,26 +44,6 @@ def parquet_schema(uri: str) -> pa.Schema:
     return pq.read_schema(path, filesystem=filesystem)
 
 
-def column_bounds(uris: list[str], columns: tuple[str, ...]) -> tuple[object | None, object | None]:
-    """The smallest and largest non-NULL value of any of ``columns`` in the files, from their footers' statistics.
-
-    No Spark job and no data page read: parquet writers keep min/max per column chunk (NULLs are not counted;
-    a chunk of NULLs only has no min/max). None, None when no chunk has a value.
-    """
-    lows, highs = [], []
-    for uri in uris:
-        filesystem, path = _open(uri)
-        metadata = pq.read_metadata(path, filesystem=filesystem)
-        indexes = [metadata.schema.names.index(name) for name in columns]
-        for group in range(metadata.num_row_groups):
-            for index in indexes:
-                statistics = metadata.row_group(group).column(index).statistics
-                if statistics is not None and statistics.has_min_max:
-                    lows.append(statistics.min)
-                    highs.append(statistics.max)
-    return (min(lows), max(highs)) if lows else (None, None)
-
-
 def _naive_utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.timezone.utc).replace(tzinfo=None) if value.tzinfo else value
 

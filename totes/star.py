@@ -9,8 +9,8 @@ staging tables, merge keys and load order from here; the warehouse migrations mu
   (source id, last_updated date and time);
 - dimensions hold the latest values, one row per natural key (the source id).
 
-In the processed zone a fact row has every column but the record id, plus the partition columns; a dimension
-row has every column.
+In the processed zone (Iceberg tables) a fact row has every column but the record id; a dimension row has every
+column.
 """
 
 from __future__ import annotations
@@ -289,11 +289,6 @@ AUDIT_TABLES: tuple[StarTable, ...] = (SOURCE_DELETION,)
 # Every table the warehouse holds, in load order.
 WAREHOUSE_TABLES: tuple[StarTable, ...] = STAR_TABLES + AUDIT_TABLES
 STAR_TABLES_BY_NAME: dict[str, StarTable] = {table.name: table for table in WAREHOUSE_TABLES}
-
-# Facts are partitioned in the processed zone by the run that wrote them, then by the month their rows were
-# created in (Hive-style folders). Each run writes under its own run_id=... folder, so a killed run can never
-# mix its files into another run's, and its files become visible to Athena only when it registers them.
-FACT_PARTITION_COLUMNS: tuple[str, ...] = ("run_id", "created_year", "created_month")
 
 
 def star_table(name: str) -> StarTable:

@@ -185,15 +185,13 @@ write_manifest(ZoneStore.for_uri(args["--processed-zone"]), RunManifest(
 
 def test_rows_in_and_out_per_table_come_from_the_committed_manifests(tmp_path):
     zone = ZoneStore.for_uri(str(tmp_path / "zone"))
-    # Two upstream runs: facts add up, a dimension snapshot counts once (the newest), what an upstream run
-    # left unchanged does not count.
+    # Two upstream runs: what each added adds up, what an upstream run left unchanged does not count.
     older, newer = "20260101T000000000Z-aaaaaaaa", "20260101T000100000Z-bbbbbbbb"
     for run_id, facts, dims in ((older, 5, 3), (newer, 7, 4)):
         write_manifest(zone, RunManifest("upstream", run_id, "", "", "job-bookmark-enable", None, {
             "fact_sales_order": TableOutput("fact_sales_order", facts),
-            "dim_staff": TableOutput("dim_staff", dims, details={"snapshot_run_id": run_id}),
-            "dim_date": TableOutput("dim_date", 1491,
-                                    details={"status": "unchanged", "snapshot_run_id": "x"})}))
+            "dim_staff": TableOutput("dim_staff", dims, details={"status": "written"}),
+            "dim_date": TableOutput("dim_date", 1491, details={"status": "unchanged"})}))
     jobs = {
         "first": WRITE_MANIFEST,
         "second": WRITE_MANIFEST,
@@ -207,7 +205,7 @@ def test_rows_in_and_out_per_table_come_from_the_committed_manifests(tmp_path):
     first, second = result.job_runs
     assert first.RowsOut == {"fact_sales_order": 12, "dim_staff": 4}
     assert first.RowsIn == first.RowsOut  # started by the schedule, no inputs: it read an external source
-    assert second.RowsIn == {"fact_sales_order": 12, "dim_staff": 4}
+    assert second.RowsIn == {"fact_sales_order": 12, "dim_staff": 7}
     assert second.OutputDetails["dim_staff"] == {"status": "written", "files_note": "x"}
     assert first.ManifestRunId and first.ManifestRunId != second.ManifestRunId
     # What the log keeps is what the result says.

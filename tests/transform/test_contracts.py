@@ -22,7 +22,6 @@ from totes.transform.contracts import (
     check_input_schema,
     latest_versions,
     one_row_per_version,
-    overlay_layers,
 )
 
 T1 = dt.datetime(2024, 11, 5, 10, 0, 0, 123000)
@@ -53,21 +52,6 @@ def test_latest_versions_keeps_the_row_with_the_largest_last_updated_per_key(spa
                            _payment(3, T1, paid=True), null_row(PAYMENT, payment_id=4))
     assert latest.columns == list(PAYMENT.column_names)
     assert_df_equality(latest, expected, ignore_nullable=True, transforms=any_row_order())
-
-
-def test_overlay_layers_takes_the_newest_layer_of_a_key_and_keeps_untouched_base_rows(spark):
-    base = ingested_df(spark, PAYMENT, _payment(1, T1, paid=False), _payment(2, T1, paid=False),
-                       null_row(PAYMENT, payment_id=3))
-    older_layer = ingested_df(spark, PAYMENT, _payment(2, T2, paid=True), _payment(4, T2, paid=False))
-    # A layer's row is the key's current row as decided when it was written, even with an earlier last_updated.
-    newer_layer = ingested_df(spark, PAYMENT, _payment(4, T1, paid=True))
-
-    current = base.transform(overlay_layers(PAYMENT, [older_layer, newer_layer]))
-
-    expected = ingested_df(spark, PAYMENT, _payment(1, T1, paid=False), _payment(2, T2, paid=True),
-                           null_row(PAYMENT, payment_id=3), _payment(4, T1, paid=True))
-    assert current.columns == list(PAYMENT.column_names)
-    assert_df_equality(current, expected, ignore_nullable=True, transforms=any_row_order())
 
 
 def test_one_row_per_version_collapses_identical_copies_only(spark):

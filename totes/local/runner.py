@@ -387,10 +387,10 @@ def rows_out(manifest: RunManifest) -> dict[str, int]:
 def rows_in(manifest: RunManifest, inputs: list[RunManifest], reads_external_source: bool) -> dict[str, int]:
     """Rows per table a run consumed: what the upstream runs it lists as inputs wrote.
 
-    Outputs an upstream run left ``unchanged`` (it wrote nothing new for them) do not count. A delta output (a
-    fact) adds up over the inputs; an output with a ``snapshot_run_id`` is a full snapshot that replaces the
-    earlier ones, so only the newest counts. A job that lists no inputs and is started by the schedule reads
-    an external source (the ingestion job): its rows in are the rows it read, which are the rows it wrote.
+    Outputs an upstream run left ``unchanged`` (it wrote nothing new for them) do not count; the others add up
+    over the inputs (every job's outputs are the rows it added). A job that lists no inputs and is started by
+    the schedule reads an external source (the ingestion job): its rows in are the rows it read, which are the
+    rows it wrote.
     """
     if not inputs:
         return rows_out(manifest) if reads_external_source else {}
@@ -399,10 +399,7 @@ def rows_in(manifest: RunManifest, inputs: list[RunManifest], reads_external_sou
         for name, output in upstream.tables.items():
             if output.details.get("status") == "unchanged":
                 continue
-            if output.details.get("snapshot_run_id"):
-                totals[name] = output.rows
-            else:
-                totals[name] = totals.get(name, 0) + output.rows
+            totals[name] = totals.get(name, 0) + output.rows
     return totals
 
 

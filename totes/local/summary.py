@@ -30,15 +30,13 @@ def _note(output) -> str:
     if output.window:
         return f"{output.window.get('from_exclusive') or '(start)'} .. {output.window.get('to_inclusive', '')}"
     notes = []
-    if "inserted" in details:  # a warehouse load: what the merge did, and the table's size afterwards
+    if "total" in details:  # a warehouse load: what the merge did, and the table's size afterwards
         notes.append(f"{details['inserted']} inserted, {details['updated']} updated, "
                      f"{details['unchanged']} unchanged; {details['total']} in the warehouse")
     if details.get("quarantined"):
         notes.append(f"{details['quarantined']} quarantined ({', '.join(details.get('quarantine_rules', {}))})")
     if details.get("released"):
         notes.append(f"{details['released']} released from quarantine")
-    if details.get("status") == "unchanged" and details.get("snapshot_run_id"):
-        notes.append(f"snapshot of run {details['snapshot_run_id']}")
     if details.get("unknown_currency_codes"):
         notes.append(f"unknown currency codes {', '.join(details['unknown_currency_codes'])}")
     return "; ".join(notes)

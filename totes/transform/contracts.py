@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import reduce
-
 import pyarrow as pa
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
@@ -93,31 +91,6 @@ def latest_versions(table: SourceTable, newer_first: str | None = None):
                 .where(F.col("_recency") == 1).select(*table.column_names))
 
     return latest
-
-
-LAYER = "_layer"
-
-
-def overlay_layers(table: SourceTable, layer_dfs: list[DataFrame]):
-    """A base snapshot with layers laid over it, oldest layer first: for a key in any layer, the row of the
-    latest layer holding it replaces the base's; every other base row stays.
-
-    A layer holds complete current rows of the keys it touched (decided against everything before it), so no
-    version comparison is needed here, only which layer is newer. The layers are small; the base is only scanned
-    once, against their keys.
-    """
-
-    def overlay(base_df: DataFrame) -> DataFrame:
-        layered_df = reduce(DataFrame.unionByName,
-                            [layer_df.withColumn(LAYER, F.lit(index)) for index, layer_df in enumerate(layer_dfs)])
-        newest_first = Window.partitionBy(table.primary_key).orderBy(F.col(LAYER).desc())
-        latest_df = (layered_df.withColumn("_rank", F.row_number().over(newest_first)).where(F.col("_rank") == 1)
-                     .select(*table.column_names))
-        untouched_df = base_df.join(F.broadcast(latest_df.select(table.primary_key)), on=table.primary_key,
-                                    how="left_anti")
-        return untouched_df.select(*table.column_names).unionByName(latest_df)
-
-    return overlay
 
 
 def require_resolved(dimension: str, df: DataFrame, key: str, parent_column: str, parent: str) -> None:
