@@ -17,7 +17,6 @@ from totes.maintenance import Maintenance, MaintenancePolicy, load_maintenance, 
 from totes.settings import PROCESSED_CATALOG_SECRET_ID, PROCESSED_DATABASE, REPO_DIR
 from totes.star import DIM_CURRENCY, WAREHOUSE_TABLES
 from totes.warehouse.batch import TableChanges, read_changes
-from totes.warehouse.errors import BatchInputError
 
 INPUT_THROUGH = "totes.input-through"  # the transformation's summary key of the inputs a commit covers
 
@@ -98,9 +97,6 @@ def test_maintenance_compacts_expires_old_snapshots_removes_orphans_and_keeps_ro
         {"currency_id": 6, "currency_code": "CHF", "currency_name": "Swiss Franc"}]
 
 
-@pytest.mark.xfail(strict=True, raises=BatchInputError, reason=(
-    "totes/warehouse/batch.py falls back to a whole-table read only when CALL create_changelog_view fails, but an "
-    "expired start snapshot fails later, when the view is read ('... is not a parent ancestor of end snapshot')"))
 def test_the_load_reads_a_table_whole_when_its_loaded_snapshot_has_expired(spark, tmp_path):
     done = _six_commits_then_maintenance(spark, tmp_path)
     compacted = current_snapshot(spark, done.table)

@@ -28,7 +28,7 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from totes.iceberg import ProcessedCatalog
 from totes.logs import log_event
 from totes.manifests import RunManifest, list_manifest_run_ids, manifest_prefix
-from totes.spark_errors import file_failure, is_java_error
+from totes.spark_errors import file_failure
 from totes.star import WAREHOUSE_TABLES, StarTable
 from totes.warehouse.errors import BatchInputError
 from totes.zones import ZoneStore
@@ -104,26 +104,32 @@ def plan_batch(manifests: list[RunManifest], loaded: dict[str, int] | None = Non
     return LoadBatch(tuple(manifests), tuple(tables), targets, already_loaded)
 
 
+def _in_history(spark: SparkSession, identifier: str, loaded: int, target: int) -> bool:
+    """Whether the loaded snapshot is still an ancestor of the target (table maintenance expires old ones)."""
+    jvm = spark.sparkContext._jvm
+    table = jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, identifier)
+    return table.snapshot(loaded) is not None and jvm.org.apache.iceberg.util.SnapshotUtil.isAncestorOf(
+        table, target, loaded)
+
+
 def _changed_rows(spark: SparkSession, catalog: ProcessedCatalog, changes: TableChanges) -> DataFrame:
     """The rows committed after the loaded snapshot up to the target: each key's newest inserted row."""
     table = changes.table
     identifier = catalog.table(table.name)
+    whole = spark.read.format("iceberg").option("snapshot-id", str(changes.target_snapshot))
     if changes.loaded_snapshot is None:
-        return spark.read.format("iceberg").option("snapshot-id", str(changes.target_snapshot)).load(identifier)
+        return whole.load(identifier)
+    if not _in_history(spark, identifier, changes.loaded_snapshot, changes.target_snapshot):
+        log_event(logger, "the loaded snapshot is no longer in the table's history (expired by maintenance); "
+                          "reading the table whole", logging.WARNING, table=table.name,
+                  loaded_snapshot=changes.loaded_snapshot, target_snapshot=changes.target_snapshot)
+        return whole.load(identifier)
     view = f"changes_{uuid.uuid4().hex}"
-    try:
-        # Copy-on-write rewrites whole files: the changelog drops the rows a rewrite carried over unchanged, so
-        # what is left inserted is each commit's new rows and the new content of the rows it changed.
-        spark.sql(f"CALL {catalog.spark_name}.system.create_changelog_view(table => '{catalog.namespace}.{table.name}', "
-                  f"options => map('start-snapshot-id', '{changes.loaded_snapshot}', "
-                  f"'end-snapshot-id', '{changes.target_snapshot}'), changelog_view => '{view}')")
-    except Exception as error:  # noqa: BLE001 - an expired or unrelated start snapshot: read the table whole
-        if not is_java_error(error):
-            raise
-        log_event(logger, "the loaded snapshot is no longer in the table's history; reading the table whole",
-                  logging.WARNING, table=table.name, loaded_snapshot=changes.loaded_snapshot,
-                  cause=" ".join(str(error).split())[:300])
-        return spark.read.format("iceberg").option("snapshot-id", str(changes.target_snapshot)).load(identifier)
+    # Copy-on-write rewrites whole files: the changelog drops the rows a rewrite carried over unchanged, so
+    # what is left inserted is each commit's new rows and the new content of the rows it changed.
+    spark.sql(f"CALL {catalog.spark_name}.system.create_changelog_view(table => '{catalog.namespace}.{table.name}', "
+              f"options => map('start-snapshot-id', '{changes.loaded_snapshot}', "
+              f"'end-snapshot-id', '{changes.target_snapshot}'), changelog_view => '{view}')")
     newest_first = Window.partitionBy(*table.natural_key).orderBy(F.col("_change_ordinal").desc())
     return (spark.table(view).where(F.col("_change_type") == "INSERT")
             .withColumn("_newest", F.row_number().over(newest_first)).where(F.col("_newest") == 1))
