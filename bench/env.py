@@ -20,6 +20,7 @@ from pathlib import Path
 from totes.secrets import DatabaseCredentials, LocalSecretProvider
 from totes.settings import (
     LOCAL_SECRETS_DIR,
+    PROCESSED_CATALOG_SECRET_ID,
     REPO_DIR,
     SOURCE_OWNER_SECRET_ID,
     SOURCE_SECRET_ID,
@@ -119,6 +120,9 @@ class BenchEnv:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(dataclasses.asdict(credentials)))
             path.chmod(0o600)
+        # The processed zone's Iceberg catalog: the local stack's (each bench zone is a catalog of its own there).
+        shutil.copy(LOCAL_SECRETS_DIR / f"{PROCESSED_CATALOG_SECRET_ID}.json",
+                    secrets_dir / f"{PROCESSED_CATALOG_SECRET_ID}.json")
         return ScaleWorld(scale, root, owner, reader, warehouse, warehouse_copy, secrets_dir)
 
     def _create(self, admin: DatabaseCredentials, name: str) -> DatabaseCredentials:

@@ -18,6 +18,7 @@ from bench.measure import Measured, run_measured
 from totes.settings import (
     INGEST_JOB_NAME,
     LOAD_JOB_NAME,
+    PROCESSED_CATALOG_SECRET_ID,
     REPO_DIR,
     SOURCE_SECRET_ID,
     TRANSFORM_JOB_NAME,
@@ -25,6 +26,8 @@ from totes.settings import (
 )
 
 ENABLE = ["--job-bookmark-option", "job-bookmark-enable"]
+# The processed zone's Iceberg catalog of the local stack (totes/iceberg.py).
+PROCESSED_CATALOG = ["--processed-catalog", f"jdbc:{PROCESSED_CATALOG_SECRET_ID}"]
 
 
 @dataclass
@@ -97,10 +100,11 @@ def transform(world: ScaleWorld, label: str, processed_zone: str | None = None,
     return run_job(world, TRANSFORM_JOB_NAME, "transform_totesys.py",
                    ["--JOB_NAME", TRANSFORM_JOB_NAME, "--ingestion-zone", world.ingestion_zone,
                     "--processed-zone", processed_zone or world.processed_zone, "--catalog-database",
-                    catalog_database, *ENABLE], label, code_root, **env_extra)
+                    catalog_database, *PROCESSED_CATALOG, *ENABLE], label, code_root, **env_extra)
 
 
 def load(world: ScaleWorld, label: str, **env_extra: str) -> JobRunFigures:
     return run_job(world, LOAD_JOB_NAME, "load_warehouse.py",
                    ["--JOB_NAME", LOAD_JOB_NAME, "--processed-zone", world.processed_zone,
-                    "--warehouse-secret-id", WAREHOUSE_SECRET_ID, *ENABLE], label, **env_extra)
+                    "--warehouse-secret-id", WAREHOUSE_SECRET_ID, "--catalog-database", "bench_processed",
+                    *PROCESSED_CATALOG, *ENABLE], label, **env_extra)

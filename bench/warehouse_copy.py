@@ -1,7 +1,7 @@
 """The yardstick of the load: the same rows COPY'd straight into the same warehouse tables, nothing else.
 
-``python -m bench.warehouse_copy --processed-zone URI --dbname NAME`` reads the files the committed transform
-runs list (pyarrow, no Spark) and COPYs each table into an empty migrated warehouse, dimensions first, in one
+``python -m bench.warehouse_copy --processed-zone URI --dbname NAME`` reads the processed zone's Iceberg tables
+(DuckDB's iceberg_scan, no Spark) and COPYs each table into an empty migrated warehouse, dimensions first, in one
 transaction: no staging table, no contract checks, no merge. The rows reach PostgreSQL as the load job sends
 them (CSV written by Arrow's C++ writer through psycopg's COPY), so the difference is what the load job adds:
 Spark's read, staging, the checks and the set-based merge. Prints one JSON line.
@@ -17,48 +17,29 @@ import time
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-import pyarrow.fs as pa_fs
-import pyarrow.parquet as pq
 from psycopg import sql
 
-from totes.manifests import list_manifests
+from totes.local.query import connect as processed_tables
 from totes.secrets import get_database_credentials
-from totes.settings import TRANSFORM_JOB_NAME, WAREHOUSE_SECRET_ID
+from totes.settings import WAREHOUSE_SECRET_ID
 from totes.star import STAR_TABLES
 from totes.warehouse.database import connect
 from totes.warehouse.loader import COPY_CHUNK_ROWS
-from totes.zones import ZoneStore
 
 _CSV = pa_csv.WriteOptions(include_header=False, batch_size=COPY_CHUNK_ROWS)
 
 
-def _read_file(uri: str, columns: list[str]) -> pa.Table:
-    # One file as written, without hive partition discovery from its folder names (run_id=...).
-    filesystem, path = pa_fs.FileSystem.from_uri(uri)
-    with filesystem.open_input_file(path) as handle:
-        return pq.ParquetFile(handle).read(columns=columns)
-
-
-def copy_load(processed_zone: str, dbname: str) -> dict:
+def copy_load(processed_zone: str, dbname: str, database: str = "bench_processed") -> dict:
     started = time.monotonic()
-    zone = ZoneStore.for_uri(processed_zone)
-    manifests = list_manifests(zone, TRANSFORM_JOB_NAME)
     credentials = dataclasses.replace(get_database_credentials(WAREHOUSE_SECRET_ID), dbname=dbname)
     results = []
-    with connect(credentials) as conn:
+    with connect(credentials) as conn, processed_tables(processed_zone, database) as tables:
         with conn.transaction():
             for table in STAR_TABLES:
-                listed = [m.tables[table.name] for m in manifests if table.name in m.tables]
-                if table.is_fact:
-                    files = [key for output in listed for key in output.files]
-                else:
-                    files = list(listed[-1].files) if listed else []
-                if not files:
-                    continue
                 table_started = time.monotonic()
-                rows = pa.concat_tables(
-                    [_read_file(zone.uri_of(key), list(table.column_names))
-                     for key in files]).combine_chunks()
+                rows = tables.execute(f"SELECT {', '.join(table.column_names)} FROM {table.name}").arrow()
+                if not rows.num_rows:
+                    continue
                 copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
                     sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, table.column_names)))
                 with conn.cursor().copy(copy) as sink_copy:
