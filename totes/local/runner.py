@@ -103,7 +103,7 @@ class JobRun:
     TriggerName: str | None = None
     PreviousRunId: str | None = None
     Timeout: float | None = None  # minutes, as GetJobRun
-    ManifestRunId: str | None = None  # the run id of the manifest the run committed
+    ManifestRunId: str | None = None  # the run id of the (last) manifest the run committed
     RowsIn: dict[str, int] | None = None  # per table, see rows_in()
     RowsOut: dict[str, int] | None = None  # per table, see rows_out()
     OutputDetails: dict[str, dict] | None = None  # per table: the scalar TableOutput.details
@@ -349,17 +349,17 @@ def zone_uris(job: JobDefinition) -> list[str]:
     return [value for key, value in job.arguments.items() if key.endswith("-zone")]
 
 
-def committed_manifest(job: JobDefinition, job_run: JobRun) -> RunManifest | None:
-    """The manifest the job run committed, found by its Glue job run id in the job's zones.
+def committed_manifests(job: JobDefinition, job_run: JobRun) -> list[RunManifest]:
+    """The manifests the job run committed, in run order, found by its Glue job run id in the job's zones.
 
-    An ingestion job run that reconciled first committed two runs: the last one (the delta) is reported.
+    Mostly one; an ingestion job run that reconciled first committed two: the reconciliation, then the delta.
     """
     # Manifest run ids sort by time: only those started after the job run can be its own.
     after = dt.datetime.fromisoformat(job_run.StartedOn).strftime("%Y%m%dT%H%M%S")
     own = [manifest for uri in zone_uris(job)
            for manifest in list_manifests(ZoneStore.for_uri(uri), job.name, after_run_id=after)
            if manifest.glue_job_run_id == job_run.Id]
-    return own[-1] if own else None
+    return sorted(own, key=lambda manifest: manifest.run_id)
 
 
 def input_manifests(job: JobDefinition, manifest: RunManifest) -> list[RunManifest]:
@@ -403,6 +403,15 @@ def rows_in(manifest: RunManifest, inputs: list[RunManifest], reads_external_sou
                 totals[name] = output.rows
             else:
                 totals[name] = totals.get(name, 0) + output.rows
+    return totals
+
+
+def _added(counts: list[dict[str, int]]) -> dict[str, int]:
+    """Rows per table over several runs of one job run (a reconciliation's re-ingested rows and the delta's)."""
+    totals: dict[str, int] = {}
+    for per_table in counts:
+        for name, rows in per_table.items():
+            totals[name] = totals.get(name, 0) + rows
     return totals
 
 
@@ -634,13 +643,16 @@ class LocalWorkflowRunner:
         return message
 
     def _record_outputs(self, job: JobDefinition, job_run: JobRun) -> None:
-        manifest = committed_manifest(job, job_run)
-        if manifest is None:
+        manifests = committed_manifests(job, job_run)
+        if not manifests:
             return
         reads_external_source = job_run.TriggerName == self.workflow.start_trigger.name
+        # Rows count over every run the job run committed; the last (the delta) names the run and its details.
+        manifest = manifests[-1]
         job_run.ManifestRunId = manifest.run_id
-        job_run.RowsOut = rows_out(manifest)
-        job_run.RowsIn = rows_in(manifest, input_manifests(job, manifest), reads_external_source)
+        job_run.RowsOut = _added([rows_out(each) for each in manifests])
+        job_run.RowsIn = _added([rows_in(each, input_manifests(job, each), reads_external_source)
+                                 for each in manifests])
         job_run.OutputDetails = {name: _scalar_details(output.details)
                                  for name, output in manifest.tables.items()}
 
