@@ -56,8 +56,11 @@ from totes.transform.quality import (
     QUARANTINE_RULE,
     filter_passed,
     filter_quarantined,
+    judged_quality,
+    table_rules,
     with_quality_verdicts,
 )
+from totes.transform.quality_report import QUALITY_DETAILS, all_passed
 from totes.transform.staging import stage, time_of_day, unstage
 from totes.zones import ZoneStore
 
@@ -358,30 +361,30 @@ class TransformRun:
             written = write_parquet(self.spark, fact_df, self.zone, f"{fact.name}/run_id={self.run_id}",
                                     partition_by=FACT_PARTITIONS_BY_ROW)
             first_date, last_date = written_date_range([self.zone.uri_of(key) for key in written.files], fact)
+            quarantined = WrittenOutput([], 0)
             if pending_df is None and self._batch_runs.get(fact_source) == 1 \
                     and written.rows == self._batch_rows[fact_source]:
                 # Every candidate became a fact row: nothing to quarantine, no job to find that out. Equal counts
                 # mean exactly that because a fact is a select of the passed rows, the verdicts' left joins meet
                 # at most one parent row per key (current states hold one row per key), and one ingestion run
                 # holds each version once.
-                quarantined = WrittenOutput([], 0)
+                quality = all_passed(table_rules(fact_source), written.rows)
             else:
-                quarantine_df = judged_df.transform(filter_quarantined).transform(
-                    unstage(table, keep=(QUARANTINE_RULE, QUARANTINE_REASON)))
-                quarantined = write_parquet(self.spark, quarantine_df.coalesce(1), self.zone,
-                                            quarantine_prefix(fact_source, self.run_id))
+                quality = judged_quality(fact_source, judged_df, self._held_rows(fact_source, pending))
+                if quality.quarantined:
+                    quarantine_df = judged_df.transform(filter_quarantined).transform(
+                        unstage(table, keep=(QUARANTINE_RULE, QUARANTINE_REASON)))
+                    quarantined = write_parquet(self.spark, quarantine_df.coalesce(1), self.zone,
+                                                quarantine_prefix(fact_source, self.run_id))
         finally:
             judged_df.unpersist()
-        released = max((pending or {}).get("rows", 0) - quarantined.rows, 0)
+        released, rules = quality.released, quality.quarantined_by_rule
         if quarantined.rows:
             state.pending[fact_source] = {"run_id": self.run_id, "rows": quarantined.rows}
-            rules = {row[0]: row[1] for row in self._read_quarantine(fact_source, quarantined.files)
-                     .groupBy(QUARANTINE_RULE).count().collect()}
             log_event(logger, "rows quarantined", logging.WARNING, table=fact.name, rows=quarantined.rows,
                       rules=rules, quarantine=quarantine_prefix(fact_source, self.run_id))
         else:
             state.pending.pop(fact_source, None)
-            rules = {}
         seconds = round(time.monotonic() - started, 3)
         log_event(logger, "fact built", table=fact.name, rows=written.rows, status="written" if written.rows else
                   "unchanged", quarantined=quarantined.rows, released=released, files=len(written.files),
@@ -390,8 +393,18 @@ class TransformRun:
                    "released": released, "quarantine_rules": rules, "quarantine_files": quarantined.files,
                    "first_date": first_date and first_date.isoformat(),
                    "last_date": last_date and last_date.isoformat(), "seconds": seconds,
-                   "corrects_versions": self._corrects_versions.get(fact_source, False)}
+                   "corrects_versions": self._corrects_versions.get(fact_source, False),
+                   QUALITY_DETAILS: quality.as_dict()}
         return {fact.name: TableOutput(fact.name, written.rows, written.files, details=details)}
+
+    def _held_rows(self, fact_source: str, pending: dict | None) -> DataFrame | None:
+        """The versions the previous run held back and the rule it held each for (for the released counts)."""
+        files = [key for key in self.zone.list_keys(quarantine_prefix(fact_source, pending["run_id"]))
+                 if key.endswith(".parquet")] if pending else []
+        if not files:
+            return None
+        table = source_table(fact_source)
+        return self._read_quarantine(fact_source, files).select(table.primary_key, "last_updated", QUARANTINE_RULE)
 
     def _parents_to_narrow(self, fact_source: str, state: TransformState, pending: dict | None) -> frozenset[str]:
         """The big parents a small batch checks its foreign keys against only where it refers to them."""
