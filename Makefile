@@ -83,6 +83,11 @@ run: venv jdbc-driver source ## Run the pipeline once on the local stack and pri
 reconcile: venv jdbc-driver source warehouse ## Run the workflow once, the ingestion reconciling first (edits, deletes, missed rows)
 	@$(PY) -m totes.local run --reconcile-now
 
+.PHONY: rewind
+rewind: venv jdbc-driver source warehouse ## Read one table's rows again from FROM (to TO), then transform and load: TABLE=payment FROM="2024-11-01 00:00" [TO=] [DOWNSTREAM=no]
+	@$(PY) -m totes.local rewind $(if $(JOB),--job "$(JOB)") --table "$(TABLE)" --from "$(FROM)" $(if $(TO),--to "$(TO)") \
+	  $(if $(filter no,$(DOWNSTREAM)),--no-downstream)
+
 .PHONY: reset-bookmarks
 reset-bookmarks: venv ## Reset a job's bookmark (JOB=totesys-ingest) or all of them; targets are not cleaned
 	@$(PY) -m totes.local reset-bookmarks $(if $(JOB),--job $(JOB),--all)
