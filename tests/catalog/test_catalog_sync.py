@@ -11,7 +11,6 @@ import urllib.request
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from totes.catalog import LocalGlueCatalog, ensure_table, glue_columns, table_input
 from totes.catalog_sync import register_committed_runs, register_transform_run
@@ -22,15 +21,6 @@ from totes.zones import ZoneStore
 JOB = "totesys-transform"
 DATABASE = "processed"
 RUNS = ["R1", "R2", "R3", "R4"]
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture
