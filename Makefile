@@ -67,9 +67,8 @@ source: venv db-up ## Create the totesys source schema and seed it (SCALE, SEED)
 	@$(PY) -m totes.source seed --scale $(SCALE) --seed $(SEED) --if-empty
 
 .PHONY: reseed
-reseed: venv db-up ## Drop the source data and seed it again at SCALE (bookmarks are reset too)
+reseed: venv db-up ## Seed the source again at SCALE, SEED; empties the warehouse tables and deletes the zones, bookmarks and catalog too
 	@$(PY) -m totes.source seed --scale $(SCALE) --seed $(SEED) --replace
-	@$(PY) -m totes.local reset-bookmarks --all
 
 .PHONY: simulate
 simulate: venv db-up ## Drive a delta: insert new orders with transactions and payments, mark payments paid

@@ -219,6 +219,18 @@ def lock_path(state_dir: Path, workflow_name: str) -> Path:
     return state_dir / f"{workflow_name}.lock"
 
 
+@contextlib.contextmanager
+def workflow_lock(state_dir: Path, workflow_name: str, refusal: str):
+    """Hold the lock a workflow run holds (in any process), or raise WorkflowAlreadyRunningError(refusal)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_path(state_dir, workflow_name), "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WorkflowAlreadyRunningError(refusal) from None
+        yield
+
+
 def workflow_is_running(state_dir: Path, workflow_name: str) -> bool:
     """Whether a runner (in any process) holds the workflow's lock right now."""
     path = lock_path(state_dir, workflow_name)
@@ -407,7 +419,7 @@ def rows_in(manifest: RunManifest, inputs: list[RunManifest], reads_external_sou
 
 
 def _added(counts: list[dict[str, int]]) -> dict[str, int]:
-    """Rows per table over several runs of one job run (a reconciliation's re-ingested rows and the delta's)."""
+    """Rows per table over the runs one job run committed (a reconciliation's re-ingested, a delta's)."""
     totals: dict[str, int] = {}
     for per_table in counts:
         for name, rows in per_table.items():
@@ -464,21 +476,15 @@ class LocalWorkflowRunner:
 
     @contextlib.contextmanager
     def _exclusive(self):
-        self.state_dir.mkdir(parents=True, exist_ok=True)
         self._abandoned = [(run_id, thread) for run_id, thread in self._abandoned if thread.is_alive()]
         if self._abandoned:
             raise WorkflowAlreadyRunningError(
                 f"job run {self._abandoned[0][0]} was stopped but its script has not ended yet; "
                 f"workflow {self.workflow.name} does not start again until it has"
             )
-        with open(lock_path(self.state_dir, self.workflow.name), "w") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise WorkflowAlreadyRunningError(
-                    f"workflow {self.workflow.name} is already running (max_concurrent_runs = "
-                    f"{self.workflow.max_concurrent_runs}); this run was not started"
-                ) from None
+        with workflow_lock(self.state_dir, self.workflow.name,
+                           f"workflow {self.workflow.name} is already running (max_concurrent_runs = "
+                           f"{self.workflow.max_concurrent_runs}); this run was not started"):
             yield
 
     def timeout_of(self, job: JobDefinition) -> float:
