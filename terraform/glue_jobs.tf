@@ -91,6 +91,10 @@ resource "aws_glue_job" "this" {
     # The job's wheels from the artifacts bucket, and nothing from a package index (none is reachable).
     "--additional-python-modules"       = join(",", [for wheel in local.job_wheels[each.key] : "s3://${aws_s3_object.wheel[wheel].bucket}/${aws_s3_object.wheel[wheel].key}"])
     "--python-modules-installer-option" = "--no-index"
+    }, !contains(keys(local.quality_jobs), each.key) ? {} : {
+    # Where and under which names the job publishes its data-quality report (the quarantine alarm reads them).
+    "--quality-metric-namespace" = local.metric_namespace
+    "--quality-metric-names"     = jsonencode(local.quality.metric_names)
   })
 
   lifecycle {

@@ -180,6 +180,7 @@ data "aws_iam_policy_document" "glue_job" {
     ])
   }
 
+  # Glue's own job metrics, and for a job that publishes the data-quality report, the pipeline's namespace.
   statement {
     sid       = "PublishGlueJobMetrics"
     effect    = "Allow"
@@ -189,7 +190,7 @@ data "aws_iam_policy_document" "glue_job" {
     condition {
       test     = "StringEquals"
       variable = "cloudwatch:namespace"
-      values   = ["Glue"]
+      values   = concat(["Glue"], contains(keys(local.quality_jobs), each.key) ? [local.metric_namespace] : [])
     }
   }
 

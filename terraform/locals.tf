@@ -169,6 +169,14 @@ locals {
 
   metric_namespace = "${var.project}/${var.environment}"
 
+  # The data-quality report (workflow.json's quality block, README "Data quality"): its metric names, and the
+  # jobs that publish it, those with --max-quarantine-share, which is also the threshold of their alarm.
+  quality = local.workflow.quality
+  quality_jobs = {
+    for key, job in local.jobs : key => tonumber(job.arguments["--max-quarantine-share"])
+    if contains(keys(job.arguments), "--max-quarantine-share")
+  }
+
   # The failure pattern the local alerting uses too, filled with this environment's job names (exact names: a
   # prefix would also match another environment's or team's longer job names).
   job_failure_event_pattern = jsondecode(templatefile("${local.repo_root}/workflow/job_failure_event_pattern.json", {
