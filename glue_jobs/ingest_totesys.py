@@ -181,7 +181,8 @@ def main(argv: list[str] | None = None) -> IngestionResult:
     bookmark = JobBookmark(zone, args["JOB_NAME"], args["job_bookmark_option"])
     credentials = get_database_credentials(args["source_secret_id"])
     log_event(logger, "job started", source=credentials.describe(), zone=zone.uri,
-              job_bookmark_option=bookmark.option, tables=[table.name for table in tables])
+              job_bookmark_option=bookmark.option,
+              **({"rewind": rewind.table.name} if rewind else {"tables": [table.name for table in tables]}))
     reader = SourceReader(glue_context, credentials)
     try:
         if rewind is not None:
