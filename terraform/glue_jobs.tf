@@ -87,6 +87,10 @@ resource "aws_glue_job" "this" {
     "--custom-logGroup-prefix" = local.job_log_group_prefixes[each.key]
     # Glue 5.x reads s3:// through S3A, which otherwise assumes us-east-2 for its endpoint region.
     "--conf" = "spark.hadoop.fs.s3a.endpoint.region=${local.region}"
+    }, each.key != local.freshness.measured_by ? {} : {
+    # Where the job publishes the freshness lag it measured (the alarm in monitoring.tf reads the same).
+    "--freshness-metric-namespace" = local.metric_namespace
+    "--freshness-metric-name"      = local.freshness.metric_name
     }, length(local.job_wheels[each.key]) == 0 ? {} : {
     # The job's wheels from the artifacts bucket, and nothing from a package index (none is reachable).
     "--additional-python-modules"       = join(",", [for wheel in local.job_wheels[each.key] : "s3://${aws_s3_object.wheel[wheel].bucket}/${aws_s3_object.wheel[wheel].key}"])

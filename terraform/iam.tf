@@ -180,7 +180,8 @@ data "aws_iam_policy_document" "glue_job" {
     ])
   }
 
-  # Glue's own job metrics, and for a job that publishes the data-quality report, the pipeline's namespace.
+  # Glue's own job metrics, and for a job that publishes the data-quality report or the freshness lag (the
+  # alarms of monitoring.tf watch both), the pipeline's namespace.
   statement {
     sid       = "PublishGlueJobMetrics"
     effect    = "Allow"
@@ -190,7 +191,7 @@ data "aws_iam_policy_document" "glue_job" {
     condition {
       test     = "StringEquals"
       variable = "cloudwatch:namespace"
-      values   = concat(["Glue"], contains(keys(local.quality_jobs), each.key) ? [local.metric_namespace] : [])
+      values   = concat(["Glue"], contains(keys(local.quality_jobs), each.key) || each.key == local.freshness.measured_by ? [local.metric_namespace] : [])
     }
   }
 

@@ -92,6 +92,9 @@ locals {
   triggers = { for trigger in local.workflow.triggers : trigger.name => trigger }
   crawlers = local.workflow.catalog.crawlers
 
+  # The freshness promise and its metric (monitoring.tf alarms on it; the job measured_by publishes it).
+  freshness = local.workflow.freshness
+
   # The Glue connection each job names ("source" or "warehouse"), if any.
   job_connections = { for key, job in local.jobs : key => try(job.connection, null) }
   connections = {

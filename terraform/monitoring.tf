@@ -104,6 +104,25 @@ resource "aws_cloudwatch_metric_alarm" "failure_events_undelivered" {
   alarm_actions       = [aws_sns_topic.alerts.arn]
 }
 
+# The freshness promise (workflow.json's freshness block, README "Freshness"): over every promise-long period,
+# a load whose lag exceeded the promise alarms, and so does a period in which no load published its lag at all
+# (the schedule stopped, a job hangs or keeps failing): missing data is breaching.
+resource "aws_cloudwatch_metric_alarm" "freshness" {
+  alarm_name          = "${local.name_prefix}-freshness-promise"
+  alarm_description   = "A source change took longer than ${local.freshness.promise_minutes} min to become visible in the warehouse, or no ${local.jobs[local.freshness.measured_by].name} run published its lag (${local.freshness.metric_name}) in ${local.freshness.promise_minutes} min"
+  namespace           = local.metric_namespace
+  metric_name         = local.freshness.metric_name
+  dimensions          = { JobName = local.jobs[local.freshness.measured_by].name }
+  statistic           = "Maximum"
+  period              = local.freshness.promise_minutes * 60
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = local.freshness.promise_minutes * 60
+  treat_missing_data  = "breaching"
+  alarm_actions       = [aws_sns_topic.alerts.arn]
+  ok_actions          = [aws_sns_topic.alerts.arn]
+}
+
 locals {
   job_names = [for key in keys(local.jobs) : local.jobs[key].name]
 

@@ -230,17 +230,19 @@ class LocalEventBus:
         log_event(logger, f"alert email written to {path}", logging.WARNING, job_name=job_run.JobName,
                   job_run_id=job_run.Id, status=job_run.JobRunState, file=str(path))
         if self.smtp_host:
-            self._send(message)
+            send_email(message, self.smtp_host, self.smtp_port)
         return path
 
-    def _send(self, message: EmailMessage) -> None:
-        try:
-            with smtplib.SMTP(self.smtp_host, self.smtp_port, timeout=10) as smtp:
-                smtp.send_message(message)
-        except (OSError, smtplib.SMTPException) as error:
-            # The .eml is written already; an unreachable mail sink must not change the pipeline's outcome.
-            log_event(logger, "alert not sent over SMTP (the .eml file has it)", logging.WARNING,
-                      smtp=f"{self.smtp_host}:{self.smtp_port}", error=f"{type(error).__name__}: {error}")
+
+def send_email(message: EmailMessage, smtp_host: str, smtp_port: int) -> None:
+    """Send an alert whose .eml is written already to the SMTP sink."""
+    try:
+        with smtplib.SMTP(smtp_host, smtp_port, timeout=10) as smtp:
+            smtp.send_message(message)
+    except (OSError, smtplib.SMTPException) as error:
+        # The .eml is written already; an unreachable mail sink must not change the pipeline's outcome.
+        log_event(logger, "alert not sent over SMTP (the .eml file has it)", logging.WARNING,
+                  smtp=f"{smtp_host}:{smtp_port}", error=f"{type(error).__name__}: {error}")
 
 
 def default_event_bus(local_dir: Path = settings.LOCAL_DIR) -> LocalEventBus:

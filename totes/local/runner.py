@@ -52,6 +52,7 @@ from totes.zones import ZoneStore
 
 if TYPE_CHECKING:
     from totes.local.alerts import LocalEventBus
+    from totes.local.freshness_alarm import LocalFreshnessAlarm
 
 logger = logging.getLogger("totes.local")
 
@@ -60,6 +61,8 @@ RUNNER_LOG_NAME = "local-workflow"
 LOCAL_STATE_DIR = settings.LOCAL_DIR / "state"  # job and workflow run records, events, the workflow lock
 # How long an interrupted script may take to unwind before the runner gives up waiting for it.
 DEFAULT_STOP_GRACE_SECONDS = 30.0
+# How often the freshness rule is evaluated while a job runs (a job that hangs breaks the promise meanwhile).
+FRESHNESS_CHECK_SECONDS = 60.0
 _POLL_SECONDS = 0.05
 
 
@@ -454,14 +457,16 @@ class LocalWorkflowRunner:
     ``timeout_seconds`` overrides the definition's ``timeout_minutes`` (one value for every job, or a mapping
     by job key or job name), for tests and demos. ``session`` is called with the workflow run id once the
     run holds the lock and returns a context manager around the run (the CLI starts the shared SparkSession
-    there). ``event_bus`` receives every job run that ends (alerts).
+    there). ``event_bus`` receives every job run that ends (alerts). ``freshness_alarm`` is evaluated after
+    every workflow run and while a job runs (``totes.local.freshness_alarm``).
     """
 
     def __init__(self, workflow: Workflow, state_dir: Path = LOCAL_STATE_DIR,
                  run_script=run_job_script, *, event_bus: LocalEventBus | None = None,
                  timeout_seconds: float | dict[str, float] | None = None, stop: StopRequest | None = None,
                  session: Callable[[str], contextlib.AbstractContextManager] | None = None,
-                 stop_grace_seconds: float = DEFAULT_STOP_GRACE_SECONDS):
+                 stop_grace_seconds: float = DEFAULT_STOP_GRACE_SECONDS,
+                 freshness_alarm: LocalFreshnessAlarm | None = None):
         self.workflow = workflow
         self.state_dir = state_dir
         self.run_script = run_script
@@ -473,6 +478,8 @@ class LocalWorkflowRunner:
         self.job_run_log = JobRunLog(state_dir / "job_runs.jsonl")
         self.workflow_run_log = WorkflowRunLog(state_dir / "workflow_runs.jsonl")
         self._abandoned: list[tuple[str, threading.Thread]] = []
+        self.freshness_alarm = freshness_alarm
+        self._freshness_checked = time.monotonic()
 
     @contextlib.contextmanager
     def _exclusive(self):
@@ -521,6 +528,7 @@ class LocalWorkflowRunner:
                 status = SUCCEEDED if result.succeeded else (STOPPED if stopped else FAILED)
                 log_event(logger, "workflow run finished", workflow_run_id=workflow_run_id, status=status,
                           states=states)
+                self._check_freshness()
             return result
 
     def _run_chain(self, start: Trigger, workflow_run_id: str, states: dict[str, str],
@@ -601,6 +609,8 @@ class LocalWorkflowRunner:
                 thread.join(_POLL_SECONDS)
             except KeyboardInterrupt:  # SIGINT while PySpark's handler is in place instead of ours
                 self.stop.stop_now("interrupted")
+            if time.monotonic() - self._freshness_checked >= FRESHNESS_CHECK_SECONDS:
+                self._check_freshness()
             if interruption is None:
                 if time.monotonic() >= deadline:
                     interruption = JobRunTimeout
@@ -620,6 +630,16 @@ class LocalWorkflowRunner:
                           seconds=self.stop_grace_seconds)
                 return interruption, True
         return interruption, False
+
+    def _check_freshness(self) -> None:
+        self._freshness_checked = time.monotonic()
+        if self.freshness_alarm is None:
+            return
+        try:
+            self.freshness_alarm.evaluate()
+        except (OSError, ValueError, KeyError) as error:
+            # An unreadable record must not change the outcome of the run that just ended.
+            log_event(logger, "freshness rule not evaluated", logging.ERROR, error=f"{type(error).__name__}: {error}")
 
     @staticmethod
     def _cancel_spark_jobs(job_group: str) -> None:
@@ -676,10 +696,13 @@ def _statistics(states: dict[str, str]) -> dict:
 
 
 def default_runner(**options) -> LocalWorkflowRunner:
-    """The runner of the project's workflow on the local stack, with failure alerts into ``.local/mail``."""
+    """The runner of the project's workflow on the local stack, with failure and freshness alerts into
+    ``.local/mail``."""
     from totes.local.alerts import default_event_bus
+    from totes.local.freshness_alarm import default_freshness_alarm
 
     options.setdefault("event_bus", default_event_bus())
+    options.setdefault("freshness_alarm", default_freshness_alarm())
     return LocalWorkflowRunner(load_workflow(local_workflow_variables()), **options)
 
 
