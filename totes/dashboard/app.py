@@ -28,7 +28,9 @@ from totes.dashboard.job_runs import (
     freshness,
     job_run_source,
 )
+from totes.dashboard.quality import latest_report, quality_jobs, report_frame
 from totes.dashboard.warehouse import DashboardProblem, WarehouseSnapshot, load_snapshot
+from totes.transform.quality_report import format_share
 
 TABS = ("Sales", "Purchases", "Payments", "Pipeline health")
 DEFAULT_CURRENCY = "GBP"  # Terrific Totes keeps its books in pounds; the picker offers every currency present
@@ -320,6 +322,38 @@ def _rows_per_table(runs: list[JobRunRecord]) -> pd.DataFrame:
     )
 
 
+def render_quality(config: DashboardConfig, runs: list[JobRunRecord]) -> None:
+    """The latest data-quality report of each job that keeps one, against the share above which it alerts."""
+    for job_name, max_share in quality_jobs(config.name_prefix).items():
+        latest = latest_report(runs, job_name, max_share)
+        with st.container(key=f"quality-{job_name}"):
+            if latest is None:
+                st.caption(
+                    f"Data quality: no {job_name} run with a quality report "
+                    + ("(Glue's job run history has none: see the CloudWatch metrics of the namespace "
+                       "the job publishes to)." if config.job_runs_from_glue else "recorded yet.")
+                )
+                continue
+            quality = latest.quality
+            figure(
+                f"quarantine-share-{job_name}",
+                "Quarantined (latest transformation)",
+                format_share(quality.share),
+                help=f"Share of the new rows of {job_name} run {latest.run.run_id} held back by the quality "
+                f"rules; a run above {format_share(max_share)} alerts",
+            )
+            message = (
+                f"{quality.new_quarantined:,} of {quality.new_checked:,} new rows quarantined in run "
+                f"{latest.run.run_id} (ended {_utc(latest.run.completed_on)} UTC); alerts above "
+                f"{format_share(max_share)}."
+            )
+            if latest.exceeds:
+                st.warning(message)
+            else:
+                st.caption(message)
+            st.dataframe(report_frame(quality), hide_index=True)
+
+
 def render_health(config: DashboardConfig, snapshot: WarehouseSnapshot | None, now: dt.datetime) -> None:
     try:
         source, runs = cached_job_runs(config)
@@ -382,6 +416,8 @@ def render_health(config: DashboardConfig, snapshot: WarehouseSnapshot | None, n
             st.caption("No job's latest run failed." if runs else "No job runs recorded yet.")
     if not runs:
         return
+    st.subheader("Data quality")
+    render_quality(config, runs)
     frame = _runs_frame(recent, now)
     left, right = st.columns(2)
     with left:

@@ -21,7 +21,9 @@ Glue's rules, as the runner keeps them:
 
 Every attempt is recorded in ``job_runs.jsonl`` in Glue's GetJobRun shape, plus the rows in and out per table
 read from the run's committed manifest; every workflow run in ``workflow_runs.jsonl`` (GetWorkflowRun shape).
-Every attempt that ends is published as an EventBridge "Glue Job State Change" event (``totes.local.alerts``).
+Every attempt that ends is published as an EventBridge "Glue Job State Change" event (``totes.local.alerts``),
+and its data-quality report (``Quality``) alerts when its quarantine share is above the job's
+``--max-quarantine-share``, as the CloudWatch alarm does on AWS.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from totes import logs, settings
 from totes.local.workflow import JobDefinition, Trigger, Workflow, load_workflow, local_workflow_variables
 from totes.logs import log_event
 from totes.manifests import RunManifest, list_manifests
+from totes.transform.quality_report import QUALITY_DETAILS
 from totes.zones import ZoneStore
 
 if TYPE_CHECKING:
@@ -110,6 +113,7 @@ class JobRun:
     RowsIn: dict[str, int] | None = None  # per table, see rows_in()
     RowsOut: dict[str, int] | None = None  # per table, see rows_out()
     OutputDetails: dict[str, dict] | None = None  # per table: the scalar TableOutput.details
+    Quality: dict[str, dict] | None = None  # per fact table: the data-quality report of a transformation run
 
     @classmethod
     def from_dict(cls, data: dict) -> "JobRun":
@@ -597,6 +601,7 @@ class LocalWorkflowRunner:
                   status=job_run.JobRunState, seconds=job_run.ExecutionTime, error=job_run.ErrorMessage)
         if self.event_bus is not None:
             self.event_bus.publish_job_run(job_run, workflow_name=self.workflow.name)
+            self.event_bus.publish_quality(job_run, job.arguments)
         return job_run
 
     def _wait_for(self, thread: _JobThread, job: JobDefinition, job_run_id: str,
@@ -681,6 +686,8 @@ class LocalWorkflowRunner:
                                  for each in manifests])
         job_run.OutputDetails = {name: _scalar_details(output.details)
                                  for name, output in manifest.tables.items()}
+        job_run.Quality = {name: output.details[QUALITY_DETAILS] for name, output in manifest.tables.items()
+                           if QUALITY_DETAILS in output.details} or None
 
 
 def _statistics(states: dict[str, str]) -> dict:

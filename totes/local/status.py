@@ -28,6 +28,13 @@ from totes.local.runner import (
     zone_uris,
 )
 from totes.local.workflow import Workflow
+from totes.transform.quality_report import (
+    MAX_QUARANTINE_SHARE_ARGUMENT,
+    QUALITY_DETAILS,
+    RunQuality,
+    format_share,
+    max_quarantine_share,
+)
 from totes.zones import ZoneStore
 
 DEFAULT_LIMIT = 10
@@ -164,6 +171,42 @@ def _bookmarks_section(bookmarks: list[JobBookmarkView]) -> list[str]:
     return lines
 
 
+def _quality_section(workflow: Workflow, job_runs: list[JobRun], limit: int) -> list[str]:
+    """The data-quality report of the latest run of each job that keeps one, against the job's share."""
+    lines = []
+    for job in workflow.jobs.values():
+        if MAX_QUARANTINE_SHARE_ARGUMENT not in job.arguments:
+            continue
+        max_share = max_quarantine_share(job.arguments[MAX_QUARANTINE_SHARE_ARGUMENT])
+        reported = [run for run in job_runs if run.JobName == job.name and run.Quality]
+        label = f"Data quality of {job.name} (a run alerts above {format_share(max_share)} of its new rows " \
+                f"quarantined):"
+        if not reported:
+            lines += [label, "  no run has reported yet"]
+            continue
+        latest = max(reported, key=lambda run: run.StartedOn)
+        quality = RunQuality.of_details({table: {QUALITY_DETAILS: report} for table, report in latest.Quality.items()})
+        recent = sorted(reported, key=lambda run: run.StartedOn)[-limit:]
+        above = sum(RunQuality.of_details({t: {QUALITY_DETAILS: r} for t, r in run.Quality.items()}).exceeds(max_share)
+                    for run in recent)
+        verdict = "ABOVE the share" if quality.exceeds(max_share) else "within the share"
+        lines += [label,
+                  f"  latest run {latest.Id} ({_utc(latest.StartedOn)} UTC): {quality.new_quarantined:,} of "
+                  f"{quality.new_checked:,} new rows quarantined ({format_share(quality.share)}), {verdict}; "
+                  f"{above} of the last {len(recent)} runs were above it",
+                  f"  {'table / rule':<28} {'checked':>9} {'passed':>9} {'quarantined':>11} {'released':>9}  "
+                  f"examples"]
+        for table, report in quality.tables.items():
+            lines.append(f"  {table:<28} {report.checked:>9,} {report.passed:>9,} {report.quarantined:>11,} "
+                         f"{report.released:>9,}")
+            for rule, counts in report.rules.items():
+                if counts.quarantined or counts.released:
+                    example = counts.examples[0] if counts.examples else ""
+                    lines.append(f"    {rule:<26} {counts.checked:>9,} {counts.passed:>9,} {counts.quarantined:>11,} "
+                                 f"{counts.released:>9,}  {example}".rstrip())
+    return lines
+
+
 def _source_read_bound(bookmarks: list[JobBookmarkView]) -> str | None:
     """The earliest upper bound of the tables' committed read windows: every table is read up to it."""
     bounds = [state["to_inclusive"] for view in bookmarks if view.entry
@@ -274,6 +317,8 @@ def format_status(workflow: Workflow, job_runs: list[JobRun], workflow_runs: lis
                      "15 minutes.")
     lines.append("")
     lines += _bookmarks_section(bookmarks)
+    quality = _quality_section(workflow, job_runs, limit)
+    lines += [""] + quality if quality else []
     lines.append("")
     lines += _freshness_section(workflow, job_runs, bookmarks, now)
     if freshness is not None:
