@@ -48,12 +48,17 @@ class Pipeline:
         self._pending_transforms.append(run_id)
         return run_id
 
-    def load(self, started: dt.datetime, committed: dt.datetime, report: bool = True) -> LoadFreshness | None:
+    def commit_load(self, started: dt.datetime, committed: dt.datetime) -> RunManifest:
+        """A load run's manifest, of the transform runs committed since the last one; no freshness record."""
         manifest = RunManifest(LOAD, new_run_id(utc(started)), utc(started).isoformat(), utc(committed).isoformat(),
                                "job-bookmark-enable", None, {}, inputs=self._pending_transforms)
         write_manifest(self.processed, manifest)
         self._pending_transforms = []
-        return FreshnessReporter(self.ledger).report(manifest) if report else None
+        return manifest
+
+    def load(self, started: dt.datetime, committed: dt.datetime) -> LoadFreshness:
+        """A load run as the job does it: its manifest, then its freshness record."""
+        return FreshnessReporter(self.ledger).report(self.commit_load(started, committed))
 
     def cycle(self, read_at: dt.datetime, committed: dt.datetime) -> LoadFreshness:
         """One workflow run: the read's bound trails its start by 5 s (the read lag)."""

@@ -21,7 +21,7 @@ from totes.freshness import (
     judge,
     lag_distribution,
 )
-from totes.manifests import RunManifest, TableOutput, new_run_id, write_manifest
+from totes.manifests import RunManifest, TableOutput
 
 from tests.freshness_manifests import INGEST, LOAD, T0, Pipeline, minutes, utc
 
@@ -90,7 +90,7 @@ def test_a_previous_load_without_a_record_is_measured_from_its_manifests(pipelin
     pipeline.cycle(T0, T0 + minutes(2))
     pipeline.ingest(T0 + minutes(15), {"payment": T0 + minutes(15) - dt.timedelta(seconds=5)})
     pipeline.transform(T0 + minutes(16))
-    pipeline.load(T0 + minutes(16), T0 + minutes(17), report=False)  # killed before its record
+    pipeline.commit_load(T0 + minutes(16), T0 + minutes(17))  # killed before its record
     third = pipeline.cycle(T0 + minutes(30), T0 + minutes(32))
 
     assert third.previous_visible_through == utc(T0 + minutes(15) - dt.timedelta(seconds=5))
@@ -187,10 +187,7 @@ def test_each_load_publishes_its_lag_as_the_metric_the_alarm_watches(pipeline, c
     pipeline.cycle(now - minutes(20), now - minutes(18))
     pipeline.ingest(now - minutes(5), {"payment": now - minutes(5) - dt.timedelta(seconds=5)})
     pipeline.transform(now - minutes(4))
-    manifest = RunManifest(LOAD, new_run_id(utc(now - minutes(3))), utc(now - minutes(3)).isoformat(),
-                           utc(now - minutes(2)).isoformat(), "job-bookmark-enable", None, {},
-                           inputs=pipeline._pending_transforms)
-    write_manifest(pipeline.processed, manifest)
+    manifest = pipeline.commit_load(now - minutes(3), now - minutes(2))
 
     measured = FreshnessReporter(pipeline.ledger, metric, cloudwatch).report(manifest)
 
@@ -208,9 +205,7 @@ def test_a_metric_that_cannot_be_sent_is_logged_and_the_load_keeps_its_record(pi
                                config=Config(retries={"max_attempts": 1}))
     pipeline.ingest(T0, {"payment": T0})
     pipeline.transform(T0)
-    manifest = RunManifest(LOAD, new_run_id(utc(T0)), utc(T0).isoformat(), utc(T0 + minutes(1)).isoformat(),
-                           "job-bookmark-enable", None, {}, inputs=pipeline._pending_transforms)
-    write_manifest(pipeline.processed, manifest)
+    manifest = pipeline.commit_load(T0, T0 + minutes(1))
 
     with caplog.at_level(logging.ERROR, logger="totes.freshness"):
         FreshnessReporter(pipeline.ledger, FreshnessMetric("totesys/dev", "FreshnessLagSeconds"),
