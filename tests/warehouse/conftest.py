@@ -44,8 +44,9 @@ from totes.settings import (
     WAREHOUSE_READONLY_SECRET_ID,
     WAREHOUSE_SECRET_ID,
 )
-from totes.star import STAR_TABLES, star_table
+from totes.star import STAR_TABLES, StarTable, star_table
 from totes.warehouse.database import connect
+from totes.warehouse.loader import BulkLoadPolicy, WarehouseLoader
 from totes.warehouse.migrations import migrate
 from totes.zones import ZoneStore
 
@@ -152,6 +153,20 @@ RUNS = {
     UPDATE: {"dim_staff": STAFF_AFTER_MOVE, "dim_transaction": TRANSACTIONS_AFTER_UPDATE,
              "fact_sales_order": [SALES_ORDER_3], "fact_payment": [PAYMENT_1_PAID, PAYMENT_4]},
 }
+
+
+def arrow_rows(table: StarTable, rows: list[tuple]) -> pa.Table:
+    """Rows as the load job's Spark read hands them to the loader: the star schema's Arrow types."""
+    schema = to_arrow_schema(table.spark_schema)
+    return pa.Table.from_pylist([dict(zip(table.column_names, row)) for row in rows], schema=schema)
+
+
+def load_batch(credentials: DatabaseCredentials, batch: dict[StarTable, list[tuple]],
+               policy: BulkLoadPolicy = BulkLoadPolicy(), corrected_facts: frozenset[str] = frozenset()):
+    """One batch through the loader on its own (no Spark); the tables in the order given (load order)."""
+    data = {table.name: arrow_rows(table, rows) for table, rows in batch.items()}
+    with connect(credentials) as conn:
+        return WarehouseLoader(conn, policy).load(list(batch), lambda table: data[table.name], corrected_facts)
 
 
 def _data_prefix(table_name: str, run_id: str) -> str:

@@ -46,14 +46,15 @@ ORDER BY c.relname, a.attnum
 """
 
 # Primary key, unique and foreign-key constraints with their columns in key order; for a foreign key also the
-# referenced table and columns.
+# referenced table and columns. Then the constraint's name and its definition as PostgreSQL prints it.
 _CONSTRAINTS_QUERY = """
 SELECT c.relname, k.contype,
        ARRAY(SELECT a.attname FROM unnest(k.conkey) WITH ORDINALITY u(attnum, i)
              JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.attnum ORDER BY u.i),
        f.relname,
        ARRAY(SELECT a.attname FROM unnest(k.confkey) WITH ORDINALITY u(attnum, i)
-             JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.attnum ORDER BY u.i)
+             JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.attnum ORDER BY u.i),
+       k.conname, pg_get_constraintdef(k.oid)
 FROM pg_constraint k
 JOIN pg_class c ON c.oid = k.conrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -71,13 +72,34 @@ def observed_columns(conn: psycopg.Connection, tables=WAREHOUSE_TABLES) -> dict[
     return found
 
 
+@dataclass(frozen=True)
+class ForeignKey:
+    """One foreign key of a warehouse table as the migrations created it."""
+
+    table: str
+    column: str
+    dimension: str
+    name: str
+    definition: str  # pg_get_constraintdef(), e.g. 'FOREIGN KEY (design_id) REFERENCES dim_design(design_id)'
+
+
 def _constraints(conn: psycopg.Connection, tables) -> dict[str, list[tuple]]:
     found: dict[str, list[tuple]] = {}
-    for table, kind, columns, referenced, referenced_columns in conn.execute(
+    for table, kind, columns, referenced, referenced_columns, _, _ in conn.execute(
             _CONSTRAINTS_QUERY, ([table.name for table in tables],)):
         found.setdefault(table, []).append(
             (kind, tuple(columns), referenced, tuple(referenced_columns or ())))
     return found
+
+
+def foreign_keys(conn: psycopg.Connection, tables=WAREHOUSE_TABLES) -> dict[str, tuple[ForeignKey, ...]]:
+    """The single-column foreign keys of ``tables`` in the warehouse: {table: (ForeignKey, ...)}, by column."""
+    found: dict[str, list[ForeignKey]] = {}
+    for table, kind, columns, referenced, _, name, definition in conn.execute(
+            _CONSTRAINTS_QUERY, ([table.name for table in tables],)):
+        if kind == "f" and len(columns) == 1:
+            found.setdefault(table, []).append(ForeignKey(table, columns[0], referenced, name, definition))
+    return {table: tuple(sorted(keys, key=lambda key: key.column)) for table, keys in found.items()}
 
 
 def _column_problems(table: StarTable, observed: dict[str, ObservedColumn]) -> list[str]:
