@@ -1,10 +1,14 @@
-"""The yardstick of the load: the same rows COPY'd straight into the same warehouse tables, nothing else.
+"""The physical limit of the load: the same rows COPY'd into unconstrained tables, then every key and reference
+built and validated set-based, in one transaction.
 
-``python -m bench.warehouse_copy --processed-zone URI --dbname NAME`` reads the files the committed transform
-runs list (pyarrow, no Spark) and COPYs each table into an empty migrated warehouse, dimensions first, in one
-transaction: no staging table, no contract checks, no merge. The rows reach PostgreSQL as the load job sends
-them (CSV written by Arrow's C++ writer through psycopg's COPY), so the difference is what the load job adds:
-Spark's read, staging, the checks and the set-based merge. Prints one JSON line.
+``python -m bench.load_limit --processed-zone URI --dbname NAME`` reads the files the committed transform
+runs list (pyarrow, no Spark) into an empty migrated warehouse. In one transaction it drops every primary key,
+unique key, foreign key and index of the star tables (read from the catalog, so the migrations stay the one
+definition), COPYs each table (dimensions first), then adds the keys and indexes back (one sorted index build
+each) and the foreign keys (one validating join each), exactly as the migrations defined them. The end state
+is the load's: the same rows, keys, indexes and validated references. The rows reach PostgreSQL as the load
+job sends them (CSV written by Arrow's C++ writer through psycopg's COPY), so what the load adds on top is
+Spark's read, staging, the checks and the merge. Prints one JSON line with the time of each part.
 """
 
 from __future__ import annotations
@@ -31,12 +35,54 @@ from totes.zones import ZoneStore
 
 _CSV = pa_csv.WriteOptions(include_header=False, batch_size=COPY_CHUNK_ROWS)
 
+# Every key, reference and index of the given tables, as PostgreSQL prints their definitions.
+_KEYS_QUERY = """
+SELECT c.relname, k.conname, k.contype, pg_get_constraintdef(k.oid), NULL
+FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND k.contype IN ('p', 'u', 'f') AND c.relname = ANY(%(tables)s)
+UNION ALL
+SELECT i.tablename, i.indexname, 'i', NULL, i.indexdef
+FROM pg_indexes i
+WHERE i.schemaname = current_schema() AND i.tablename = ANY(%(tables)s)
+  AND NOT EXISTS (SELECT FROM pg_constraint k WHERE k.conname = i.indexname)
+ORDER BY 1, 2
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Key:
+    table: str
+    name: str
+    kind: str  # p, u, f: constraints; i: an index that backs no constraint
+    constraint: str | None
+    index: str | None
+
+    def drop(self) -> sql.Composed:
+        if self.kind == "i":
+            return sql.SQL("DROP INDEX {}").format(sql.Identifier(self.name))
+        return sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(sql.Identifier(self.table),
+                                                                  sql.Identifier(self.name))
+
+    def add(self) -> sql.Composed:
+        # Definitions printed by PostgreSQL from the migrated catalog, never input text.
+        if self.kind == "i":
+            return sql.SQL(self.index)
+        return sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+            sql.Identifier(self.table), sql.Identifier(self.name), sql.SQL(self.constraint))
+
 
 def _read_file(uri: str, columns: list[str]) -> pa.Table:
     # One file as written, without hive partition discovery from its folder names (run_id=...).
     filesystem, path = pa_fs.FileSystem.from_uri(uri)
     with filesystem.open_input_file(path) as handle:
         return pq.ParquetFile(handle).read(columns=columns)
+
+
+def _timed(conn, statements) -> float:
+    started = time.monotonic()
+    for statement in statements:
+        conn.execute(statement)
+    return round(time.monotonic() - started, 3)
 
 
 def copy_load(processed_zone: str, dbname: str) -> dict:
@@ -47,6 +93,9 @@ def copy_load(processed_zone: str, dbname: str) -> dict:
     results = []
     with connect(credentials) as conn:
         with conn.transaction():
+            keys = [_Key(*row) for row in conn.execute(_KEYS_QUERY, {"tables": [t.name for t in STAR_TABLES]})]
+            # Foreign keys go first and come back last: they need the keys they reference.
+            drop_seconds = _timed(conn, [key.drop() for key in sorted(keys, key=lambda key: key.kind != "f")])
             for table in STAR_TABLES:
                 listed = [m.tables[table.name] for m in manifests if table.name in m.tables]
                 if table.is_fact:
@@ -68,12 +117,16 @@ def copy_load(processed_zone: str, dbname: str) -> dict:
                         sink_copy.write(sink.getvalue())
                 results.append({"table": table.name, "rows": rows.num_rows,
                                 "seconds": round(time.monotonic() - table_started, 3)})
+            keys_seconds = _timed(conn, [key.add() for key in keys if key.kind != "f"])
+            references_seconds = _timed(conn, [key.add() for key in keys if key.kind == "f"])
     return {"seconds": round(time.monotonic() - started, 3), "tables": results,
-            "rows": sum(r["rows"] for r in results)}
+            "rows": sum(r["rows"] for r in results), "copy_seconds": round(sum(r["seconds"] for r in results), 3),
+            "drop_seconds": drop_seconds, "keys_seconds": keys_seconds, "references_seconds": references_seconds,
+            "keys": sum(key.kind != "f" for key in keys), "references": sum(key.kind == "f" for key in keys)}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.warehouse_copy")
+    parser = argparse.ArgumentParser(prog="python -m bench.load_limit")
     parser.add_argument("--processed-zone", required=True)
     parser.add_argument("--dbname", required=True)
     args = parser.parse_args(argv)
