@@ -109,7 +109,9 @@ def test_the_targets_install_each_tool_before_they_use_it():
     test = {**run, "npm": r"fetch_provider_schema\.sh", "chromium curl ps": r"-m pytest"}
     for goal, uses in (("run", run), ("test", test)):
         # -n -B: every recipe line of the goal and its prerequisites, printed in order, none run.
-        lines = subprocess.run(["make", "--no-print-directory", "-n", "-B", goal], cwd=REPO_DIR,
+        # MAKEFLAGS cleared: under `make test` the outer make's flags (-j, say) would reach this one.
+        env = {key: value for key, value in os.environ.items() if key not in ("MAKEFLAGS", "MFLAGS")}
+        lines = subprocess.run(["make", "--no-print-directory", "-n", "-B", goal], cwd=REPO_DIR, env=env,
                                capture_output=True, text=True, check=True).stdout.splitlines()
         for tools, use in uses.items():
             installs = [n for n, line in enumerate(lines) if line.endswith(f"system_packages.sh {tools}")]
