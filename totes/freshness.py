@@ -256,11 +256,11 @@ class FreshnessReporter:
     def _publish(self, measurement: LoadFreshness) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        if self._cloudwatch is None:
-            import boto3
-
-            self._cloudwatch = boto3.client("cloudwatch")
         try:
+            if self._cloudwatch is None:
+                import boto3
+
+                self._cloudwatch = boto3.client("cloudwatch")
             self._cloudwatch.put_metric_data(Namespace=self.metric.namespace,
                                              MetricData=[self.metric.datum(measurement, self.ledger.load_job_name)])
         except (BotoCoreError, ClientError) as error:

@@ -65,14 +65,15 @@ def pipeline(spark, empty_source_db, warehouse, tmp_path, monkeypatch):
     jobs = _script("ingest_totesys"), _script("transform_totesys"), _script("load_warehouse")
     enable = ["--job-bookmark-option", "job-bookmark-enable"]
 
-    def run_workflow():
+    def run_workflow(*load_arguments: str):
         jobs[0].main(["ingest", "--JOB_NAME", INGEST_JOB_NAME, "--ingestion-zone", ingestion,
                       "--source-secret-id", SOURCE_SECRET_ID, "--read-lag-seconds", "0",
                       "--catalog-database", "e2e_ingestion", *enable])
         jobs[1].main(["transform", "--JOB_NAME", TRANSFORM_JOB_NAME, "--ingestion-zone", ingestion,
                       "--processed-zone", processed, "--catalog-database", "e2e_processed", *enable])
         return jobs[2].main(["load", "--JOB_NAME", LOAD_JOB_NAME, "--processed-zone", processed,
-                             "--warehouse-secret-id", WAREHOUSE_SECRET_ID, *enable])
+                             "--warehouse-secret-id", WAREHOUSE_SECRET_ID, "--ingestion-zone", ingestion,
+                             *enable, *load_arguments])
 
     run_workflow.written = tmp_path  # everything the runs write: zones, catalog, JSON logs
     run_workflow.passwords = (reader.password, warehouse.password)

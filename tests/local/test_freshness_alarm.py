@@ -10,7 +10,7 @@ import json
 import pytest
 
 from totes.freshness import ALARM, OK, FreshnessPromise
-from totes.local.freshness_alarm import LocalFreshnessAlarm, freshness_definition
+from totes.local.freshness_alarm import INSUFFICIENT_DATA, LocalFreshnessAlarm, freshness_definition
 from totes.local.runner import LocalWorkflowRunner
 from totes.local.workflow import load_workflow, local_workflow_variables
 
@@ -77,11 +77,29 @@ def test_no_load_for_longer_than_the_promise_alarms_and_recovery_says_so(tmp_pat
     assert "no load reported its lag within the last 30 min" in mails(tmp_path)[0].get_payload()
 
 
-def test_a_restarted_runner_does_not_alarm_again_for_a_known_broken_promise(tmp_path, pipeline, alarm):
+def test_the_first_load_gets_one_promise_long_period_before_its_absence_alarms(tmp_path, pipeline, alarm):
+    assert alarm.evaluate(utc(T0)).state == INSUFFICIENT_DATA  # a first full load is running
+    assert alarm.evaluate(utc(T0 + minutes(29))).state == INSUFFICIENT_DATA
+    assert mails(tmp_path) == []
+
+    assert alarm.evaluate(utc(T0 + minutes(31))).state == ALARM
+    assert "none recorded yet" in mails(tmp_path)[0].get_payload()
+
+
+def test_a_first_load_within_the_period_sends_nothing(tmp_path, pipeline, alarm):
     alarm.evaluate(utc(T0))
+    pipeline.cycle(T0, T0 + minutes(3))
+
+    assert alarm.evaluate(utc(T0 + minutes(4))).state == OK
+    assert mails(tmp_path) == []
+
+
+def test_a_restarted_runner_does_not_alarm_again_for_a_known_broken_promise(tmp_path, pipeline, alarm):
+    pipeline.cycle(T0, T0 + minutes(2))
+    alarm.evaluate(utc(T0 + minutes(40)))
     again = LocalFreshnessAlarm(pipeline.ledger, PROMISE, alarm.state_path, alarm.mail_dir, smtp_host="")
 
-    assert again.evaluate(utc(T0 + minutes(1))).state == ALARM
+    assert again.evaluate(utc(T0 + minutes(41))).state == ALARM
     assert len(mails(tmp_path)) == 1
     assert json.loads(alarm.state_path.read_text())["state"] == ALARM
 

@@ -10,7 +10,9 @@ shows the broken promise, and the runner alarms at its next evaluation.
 Like the alarm's ``alarm_actions`` and ``ok_actions``, a change of state (OK to ALARM, ALARM to OK) sends one
 e-mail: an RFC 5322 ``.eml`` in ``.local/mail`` and, when ``TOTES_SMTP_HOST`` is set, over SMTP
 (``totes.local.alerts``). The state is kept in ``.local/state/freshness_alarm.json``, so a restarted runner does
-not alarm again for a promise already known broken.
+not alarm again for a promise already known broken. Before the first load ever recorded, the alarm waits one
+promise-long period from its first evaluation (``INSUFFICIENT_DATA``), so the first full load is no alert; on
+AWS the alarm fires after the first deploy instead, until the schedule runs (README, "Freshness").
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from totes.logs import log_event
 logger = logging.getLogger("totes.local")
 
 STATE_FILE_NAME = "freshness_alarm.json"
+INSUFFICIENT_DATA = "INSUFFICIENT_DATA"
 
 
 def freshness_definition(variables: dict[str, str] | None = None, path: Path = WORKFLOW_FILE) -> dict:
@@ -111,24 +114,33 @@ class LocalFreshnessAlarm:
         self.smtp_port = smtp_port or int(os.environ.get(SMTP_PORT_ENV, "1025"))
         self._lock = threading.Lock()  # the runner's wait loop and its end of run may evaluate at once
 
+    def _saved(self) -> dict:
+        return json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
+
     def state(self) -> str | None:
-        if not self.state_path.exists():
-            return None
-        return json.loads(self.state_path.read_text())["state"]
+        return self._saved().get("state")
 
     def evaluate(self, now: dt.datetime | None = None) -> FreshnessVerdict:
         """Apply the rule now; on a change of state, keep the new one and send its e-mail."""
         now = now or dt.datetime.now(dt.timezone.utc)
         with self._lock:
+            saved = self._saved()
+            watching_since = dt.datetime.fromisoformat(saved.get("watching_since", now.isoformat()))
             verdict = judge(self.ledger.records(), now, self.promise)
-            previous = self.state()
+            if verdict.latest is None and now - watching_since < self.promise.max_lag:
+                # A new alarm gives the pipeline one promise-long period for its first load: a first full load
+                # that takes a few minutes is no alert.
+                verdict = FreshnessVerdict(INSUFFICIENT_DATA, f"waiting for the first load (watching since "
+                                                              f"{watching_since:%Y-%m-%d %H:%M:%S} UTC)", None, None)
+            previous = saved.get("state")
             if verdict.state == previous:
                 return verdict
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
             self.state_path.write_text(json.dumps({"state": verdict.state, "since": now.isoformat(),
-                                                   "reason": verdict.reason}, indent=2))
-            # A first evaluation that finds the promise kept is no news: the alarm starts out OK.
-            if previous is None and verdict.state == OK:
+                                                   "reason": verdict.reason,
+                                                   "watching_since": watching_since.isoformat()}, indent=2))
+            # Only a broken promise and its recovery are news: the alarm starts out OK or waiting.
+            if verdict.state == INSUFFICIENT_DATA or (verdict.state == OK and previous in (None, INSUFFICIENT_DATA)):
                 return verdict
             path = self._mail(alarm_email(verdict, self.promise, now), now, verdict.state)
             level = logging.WARNING if verdict.state == ALARM else logging.INFO
