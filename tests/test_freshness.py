@@ -4,13 +4,14 @@ and the metric as a boto3 client sends it to CloudWatch (moto in server mode).""
 from __future__ import annotations
 
 import datetime as dt
-import logging
+import json
 import urllib.request
 
 import boto3
 import pytest
 from botocore.config import Config
 
+from totes import logs
 from totes.freshness import (
     ALARM,
     OK,
@@ -199,7 +200,7 @@ def test_each_load_publishes_its_lag_as_the_metric_the_alarm_watches(pipeline, c
     assert measured.lag == minutes(18) + dt.timedelta(seconds=5)
 
 
-def test_a_metric_that_cannot_be_sent_is_logged_and_the_load_keeps_its_record(pipeline, caplog):
+def test_a_metric_that_cannot_be_sent_is_logged_and_the_load_keeps_its_record(pipeline, capfd):
     unreachable = boto3.client("cloudwatch", region_name="eu-west-2", endpoint_url="http://127.0.0.1:9",
                                aws_access_key_id="testing", aws_secret_access_key="testing",
                                config=Config(retries={"max_attempts": 1}))
@@ -207,9 +208,11 @@ def test_a_metric_that_cannot_be_sent_is_logged_and_the_load_keeps_its_record(pi
     pipeline.transform(T0)
     manifest = pipeline.commit_load(T0, T0 + minutes(1))
 
-    with caplog.at_level(logging.ERROR, logger="totes.freshness"):
-        FreshnessReporter(pipeline.ledger, FreshnessMetric("totesys/dev", "FreshnessLagSeconds"),
-                          unreachable).report(manifest)
+    logs.configure(job=LOAD)
+    FreshnessReporter(pipeline.ledger, FreshnessMetric("totesys/dev", "FreshnessLagSeconds"),
+                      unreachable).report(manifest)
 
-    assert "freshness metric not published" in caplog.text
+    [line] = [json.loads(line) for line in capfd.readouterr().err.splitlines()
+              if "freshness metric not published" in line]
+    assert line["level"] == "ERROR" and "EndpointConnectionError" in line["error"]
     assert [m.load_run_id for m in pipeline.ledger.records()] == [manifest.run_id]
