@@ -30,46 +30,11 @@ from totes.secrets import get_database_credentials
 from totes.settings import TRANSFORM_JOB_NAME, WAREHOUSE_SECRET_ID
 from totes.star import STAR_TABLES
 from totes.warehouse.database import connect
-from totes.warehouse.loader import COPY_CHUNK_ROWS
+from totes.warehouse.loader import COPY_CHUNK_ROWS, add_key_sql, drop_key_sql, in_drop_order
+from totes.warehouse.schema import table_keys
 from totes.zones import ZoneStore
 
 _CSV = pa_csv.WriteOptions(include_header=False, batch_size=COPY_CHUNK_ROWS)
-
-# Every key, reference and index of the given tables, as PostgreSQL prints their definitions.
-_KEYS_QUERY = """
-SELECT c.relname, k.conname, k.contype, pg_get_constraintdef(k.oid), NULL
-FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = current_schema() AND k.contype IN ('p', 'u', 'f') AND c.relname = ANY(%(tables)s)
-UNION ALL
-SELECT i.tablename, i.indexname, 'i', NULL, i.indexdef
-FROM pg_indexes i
-WHERE i.schemaname = current_schema() AND i.tablename = ANY(%(tables)s)
-  AND NOT EXISTS (SELECT FROM pg_constraint k WHERE k.conname = i.indexname)
-ORDER BY 1, 2
-"""
-
-
-@dataclasses.dataclass(frozen=True)
-class _Key:
-    table: str
-    name: str
-    kind: str  # p, u, f: constraints; i: an index that backs no constraint
-    constraint: str | None
-    index: str | None
-
-    def drop(self) -> sql.Composed:
-        if self.kind == "i":
-            return sql.SQL("DROP INDEX {}").format(sql.Identifier(self.name))
-        return sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(sql.Identifier(self.table),
-                                                                  sql.Identifier(self.name))
-
-    def add(self) -> sql.Composed:
-        # Definitions printed by PostgreSQL from the migrated catalog, never input text.
-        if self.kind == "i":
-            return sql.SQL(self.index)
-        return sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
-            sql.Identifier(self.table), sql.Identifier(self.name), sql.SQL(self.constraint))
-
 
 def _read_file(uri: str, columns: list[str]) -> pa.Table:
     # One file as written, without hive partition discovery from its folder names (run_id=...).
@@ -93,9 +58,8 @@ def copy_load(processed_zone: str, dbname: str) -> dict:
     results = []
     with connect(credentials) as conn:
         with conn.transaction():
-            keys = [_Key(*row) for row in conn.execute(_KEYS_QUERY, {"tables": [t.name for t in STAR_TABLES]})]
-            # Foreign keys go first and come back last: they need the keys they reference.
-            drop_seconds = _timed(conn, [key.drop() for key in sorted(keys, key=lambda key: key.kind != "f")])
+            keys = in_drop_order(key for found in table_keys(conn, STAR_TABLES).values() for key in found)
+            drop_seconds = _timed(conn, [drop_key_sql(key) for key in keys])
             for table in STAR_TABLES:
                 listed = [m.tables[table.name] for m in manifests if table.name in m.tables]
                 if table.is_fact:
@@ -117,8 +81,8 @@ def copy_load(processed_zone: str, dbname: str) -> dict:
                         sink_copy.write(sink.getvalue())
                 results.append({"table": table.name, "rows": rows.num_rows,
                                 "seconds": round(time.monotonic() - table_started, 3)})
-            keys_seconds = _timed(conn, [key.add() for key in keys if key.kind != "f"])
-            references_seconds = _timed(conn, [key.add() for key in keys if key.kind == "f"])
+            keys_seconds = _timed(conn, [add_key_sql(key) for key in reversed(keys) if key.kind != "f"])
+            references_seconds = _timed(conn, [add_key_sql(key) for key in reversed(keys) if key.kind == "f"])
     return {"seconds": round(time.monotonic() - started, 3), "tables": results,
             "rows": sum(r["rows"] for r in results), "copy_seconds": round(sum(r["seconds"] for r in results), 3),
             "drop_seconds": drop_seconds, "keys_seconds": keys_seconds, "references_seconds": references_seconds,

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from totes.star import (
+    DIM_TRANSACTION,
     FACT_PAYMENT,
     FACT_PURCHASE_ORDER,
     FACT_SALES_ORDER,
@@ -22,14 +23,16 @@ from totes.star import (
 from totes.warehouse.database import connect
 from totes.warehouse.errors import ForeignKeyViolation, OrphanKey
 from totes.warehouse.loader import PER_ROW, SET_BASED, BulkLoadPolicy, WarehouseLoader
-from totes.warehouse.schema import schema_problems
+from totes.warehouse.schema import schema_problems, table_keys
 
 from tests.warehouse.conftest import (
     FIRST_DIMENSIONS,
+    PAYMENT_4,
     PAYMENTS_FIRST,
     PURCHASE_ORDERS_FIRST,
     SALES_ORDERS_BAD_FK,
     SALES_ORDERS_FIRST,
+    TRANSACTIONS_AFTER_UPDATE,
     load_batch,
 )
 
@@ -66,8 +69,8 @@ def _observe_each_fact_merge(monkeypatch, observe) -> None:
     """Call ``observe(loader connection, fact)`` right after each fact's insert, inside the load's transaction."""
     original = WarehouseLoader._merge_fact
 
-    def merge_then_observe(self, table, result):
-        original(self, table, result)
+    def merge_then_observe(self, table, result, *args, **kwargs):
+        original(self, table, result, *args, **kwargs)
         observe(self.conn, table)
 
     monkeypatch.setattr(WarehouseLoader, "_merge_fact", merge_then_observe)
@@ -98,16 +101,28 @@ def test_a_small_batch_is_checked_row_by_row_and_takes_no_lock_a_reader_waits_fo
     assert [load.inserted for load in loads[-3:]] == [2, 1, 3]
 
 
-def test_a_big_batch_drops_and_re_adds_its_foreign_keys_under_an_exclusive_lock(
+def _keys_and_indexes(loader_conn, fact) -> tuple[int, int]:
+    """The fact's foreign keys and indexes as the loader's transaction sees them."""
+    return (loader_conn.execute("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid = %s::regclass",
+                                (fact.name,)).fetchone()[0],
+            loader_conn.execute("SELECT count(*) FROM pg_index WHERE indrelid = %s::regclass",
+                                (fact.name,)).fetchone()[0])
+
+
+def _table_keys(credentials):
+    with connect(credentials) as conn:
+        return table_keys(conn)
+
+
+def test_a_big_batch_into_empty_tables_drops_and_rebuilds_keys_and_indexes_under_an_exclusive_lock(
         warehouse_db, warehouse_reader_credentials, monkeypatch):
+    migrated = _table_keys(warehouse_db)
     seen = {}
     with _reader(warehouse_db, warehouse_reader_credentials) as reader:
         def observe(loader_conn, fact):
-            dropped = loader_conn.execute("SELECT count(*) FROM pg_constraint WHERE contype = 'f' "
-                                          "AND conrelid = %s::regclass", (fact.name,)).fetchone()[0] == 0
             with pytest.raises(psycopg.errors.LockNotAvailable):
                 reader.execute(f"SELECT count(*) FROM {fact.name}")
-            seen[fact.name] = (dropped, _exclusively_locked(reader, loader_conn))
+            seen[fact.name] = (_keys_and_indexes(loader_conn, fact), _exclusively_locked(reader, loader_conn))
 
         _observe_each_fact_merge(monkeypatch, observe)
         loads = load_batch(warehouse_db, FIRST_BATCH, SET_BASED_ALWAYS)
@@ -115,14 +130,29 @@ def test_a_big_batch_drops_and_re_adds_its_foreign_keys_under_an_exclusive_lock(
     referenced = {name: {STAR_TABLES_BY_NAME[name].column(column).references
                          for column in STAR_TABLES_BY_NAME[name].foreign_keys} for name in seen}
     every_fact_and_dimension = {name for name in STAR_TABLE_NAMES if name != "source_deletion"}
-    for name, (dropped, locked) in seen.items():
-        assert dropped and referenced[name] | {name} <= locked == every_fact_and_dimension
+    for name, (keys_and_indexes, locked) in seen.items():
+        assert keys_and_indexes == (0, 0)
+        assert referenced[name] | {name} <= locked == every_fact_and_dimension
     assert {load.table: load.references for load in loads if load.references} == {
         "fact_sales_order": SET_BASED, "fact_purchase_order": SET_BASED, "fact_payment": SET_BASED}
     assert [load.inserted for load in loads[-3:]] == [2, 1, 3]
-    with connect(warehouse_db) as conn:
-        assert schema_problems(conn) == []  # every foreign key is back, as the migrations made it
+    assert _table_keys(warehouse_db) == migrated  # every key, index and foreign key back as the migrations made it
     assert all(valid for _, valid in _foreign_keys_valid(warehouse_db))
+
+
+def test_a_big_batch_into_a_table_with_rows_drops_only_its_foreign_keys(warehouse_db, monkeypatch):
+    load_batch(warehouse_db, FIRST_BATCH, ROW_BY_ROW)
+    migrated = _table_keys(warehouse_db)
+    seen = {}
+    _observe_each_fact_merge(monkeypatch, lambda loader_conn, fact: seen.setdefault(
+        fact.name, _keys_and_indexes(loader_conn, fact)))
+
+    _, load = load_batch(warehouse_db, {DIM_TRANSACTION: TRANSACTIONS_AFTER_UPDATE,
+                                        FACT_PAYMENT: PAYMENTS_FIRST + [PAYMENT_4]}, SET_BASED_ALWAYS)
+
+    assert seen == {"fact_payment": (0, 3)}  # primary key, version key, payment_date index kept
+    assert (load.references, load.inserted, load.unchanged, load.total) == (SET_BASED, 1, 3, 4)
+    assert _table_keys(warehouse_db) == migrated
 
 
 @POLICIES

@@ -58,7 +58,7 @@ from psycopg import sql
 from totes.logs import log_event
 from totes.star import STAR_TABLES_BY_NAME, StarTable
 from totes.warehouse.errors import BatchInputError, ForeignKeyViolation, OrphanKey
-from totes.warehouse.schema import ForeignKey, foreign_keys
+from totes.warehouse.schema import TableKey, table_keys
 
 logger = logging.getLogger("totes.warehouse")
 
@@ -100,7 +100,7 @@ class TableLoad:
     """What loading one table did. ``unchanged``: dimension rows equal to the warehouse's, fact versions
     already loaded (or repeated within the batch), both skipped. The seconds: reading the batch (Spark),
     staging it (COPY, ANALYZE), checking it, merging it (for a set-based fact, with the validation of its
-    re-added foreign keys, also in ``validate_seconds``)."""
+    re-added foreign keys, also in ``validate_seconds``, and the rebuild of its indexes, ``index_seconds``)."""
 
     table: str
     staged: int = 0
@@ -114,6 +114,7 @@ class TableLoad:
     stage_seconds: float = 0.0
     check_seconds: float = 0.0
     merge_seconds: float = 0.0
+    index_seconds: float = 0.0
     validate_seconds: float = 0.0
 
     @property
@@ -203,17 +204,24 @@ def lock_exclusively_sql(tables: Iterable[str]) -> sql.Composed:
         sql.SQL(", ").join(sql.Identifier(name) for name in tables))
 
 
-def drop_foreign_keys_sql(table: StarTable, keys: Iterable[ForeignKey]) -> sql.Composed:
-    return sql.SQL("ALTER TABLE {} {}").format(sql.Identifier(table.name), sql.SQL(", ").join(
-        sql.SQL("DROP CONSTRAINT {}").format(sql.Identifier(key.name)) for key in keys))
+def drop_key_sql(key: TableKey) -> sql.Composed:
+    if key.kind == "i":
+        return sql.SQL("DROP INDEX {}").format(sql.Identifier(key.name))
+    return sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(sql.Identifier(key.table), sql.Identifier(key.name))
 
 
-def add_foreign_keys_sql(table: StarTable, keys: Iterable[ForeignKey]) -> sql.Composed:
-    """The keys exactly as they were: name and definition as the migrations created them, read back from the
-    catalog (PostgreSQL's own quoting; never input text)."""
-    return sql.SQL("ALTER TABLE {} {}").format(sql.Identifier(table.name), sql.SQL(", ").join(
-        sql.SQL("ADD CONSTRAINT {} {}").format(sql.Identifier(key.name), sql.SQL(key.definition))
-        for key in keys))
+def add_key_sql(key: TableKey) -> sql.Composed:
+    """The key exactly as it was: name and definition as the migrations created it, read back from the catalog
+    (PostgreSQL's own quoting; never input text)."""
+    if key.kind == "i":
+        return sql.SQL(key.definition)
+    return sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+        sql.Identifier(key.table), sql.Identifier(key.name), sql.SQL(key.definition))
+
+
+def in_drop_order(keys: Iterable[TableKey]) -> list[TableKey]:
+    """Foreign keys first (the keys they reference cannot go before them); re-add in the reverse order."""
+    return sorted(keys, key=lambda key: key.kind != "f")
 
 
 def merge_dimension_sql(table: StarTable) -> sql.Composed:
@@ -239,12 +247,12 @@ def merge_dimension_sql(table: StarTable) -> sql.Composed:
              staging=staging_name(table), key=_columns(table.natural_key), conflict=conflict)
 
 
-def merge_fact_sql(table: StarTable) -> sql.Composed:
+def merge_fact_sql(table: StarTable, arbiter: bool = True) -> sql.Composed:
     """Append the versions the warehouse does not have yet; the record id comes from the table's sequence.
 
     A version repeated within the batch (overlapping transform runs) is taken once; rows are inserted in
     version order, so a later version of a source row gets a higher record id. ON CONFLICT stays as the
-    guarantee.
+    guarantee (``arbiter``; not while the unique key is dropped, when rebuilding it is the guarantee).
     """
     key_matches = sql.SQL(" AND ").join(
         sql.SQL("f.{0} = s.{0}").format(sql.Identifier(name)) for name in table.natural_key)
@@ -254,10 +262,11 @@ def merge_fact_sql(table: StarTable) -> sql.Composed:
         "SELECT {columns} FROM ("
         "SELECT DISTINCT ON ({key}) {columns} FROM {staging} s "
         "WHERE NOT EXISTS (SELECT FROM {table} f WHERE {key_matches}) ORDER BY {key}, {run_id} DESC NULLS LAST"
-        ") new_versions ORDER BY {updated_date}, {updated_time}, {source_id} "
-        "ON CONFLICT ({key}) DO NOTHING"
+        ") new_versions ORDER BY {updated_date}, {updated_time}, {source_id}{on_conflict}"
     ).format(table=sql.Identifier(table.name), columns=_columns(table.column_names),
              staging=staging_name(table), key=_columns(table.natural_key), key_matches=key_matches,
+             on_conflict=sql.SQL(" ON CONFLICT ({}) DO NOTHING").format(_columns(table.natural_key))
+             if arbiter else sql.SQL(""),
              source_id=sql.Identifier(source_id), updated_date=sql.Identifier(updated_date),
              updated_time=sql.Identifier(updated_time), run_id=sql.Identifier(RUN_ID_COLUMN))
 
@@ -315,7 +324,7 @@ class WarehouseLoader:
                 result.stage_seconds = time.monotonic() - started - result.read_seconds
                 del rows
             rows_before = {table.name: self._row_count(table) for table in tables}
-            keys = foreign_keys(self.conn, [table for table in tables if table.is_fact])
+            keys = table_keys(self.conn, [table for table in tables if table.is_fact])
             bulk = self._bulk_facts(tables, results, rows_before, keys)
             for table in tables:
                 if table.is_fact:
@@ -325,7 +334,8 @@ class WarehouseLoader:
                 result = results[table.name]
                 started = time.monotonic()
                 if table.name in bulk:
-                    self._merge_fact_set_based(table, result, keys[table.name], table.name in corrected_facts)
+                    self._merge_fact_set_based(table, result, keys[table.name], table.name in corrected_facts,
+                                               into_empty_table=rows_before[table.name] == 0)
                 elif table.is_fact:
                     if table.name in corrected_facts:
                         self._correct_fact(table, result)
@@ -336,7 +346,8 @@ class WarehouseLoader:
                 result.total = rows_before[table.name] + result.inserted
                 result.unchanged = result.staged - result.inserted - result.updated
         for result in results.values():
-            for name in ("read_seconds", "stage_seconds", "check_seconds", "merge_seconds", "validate_seconds"):
+            for name in ("read_seconds", "stage_seconds", "check_seconds", "merge_seconds", "index_seconds",
+                         "validate_seconds"):
                 setattr(result, name, round(getattr(result, name), 3))
             result.seconds = round(result.read_seconds + result.stage_seconds + result.check_seconds
                                    + result.merge_seconds, 3)
@@ -364,7 +375,7 @@ class WarehouseLoader:
         self.conn.execute(sql.SQL("ANALYZE {}").format(staging_name(table)))
         return rows.num_rows
 
-    def check_staged(self, tables: list[StarTable], keys: dict[str, tuple[ForeignKey, ...]],
+    def check_staged(self, tables: list[StarTable], keys: dict[str, tuple[TableKey, ...]],
                      results: dict[str, TableLoad], checked_after_merge: frozenset[str] = frozenset()) -> None:
         """The table contracts on the staged rows: required values, unique dimension keys, resolving foreign
         keys (but for the facts in ``checked_after_merge``, whose re-added foreign keys check them)."""
@@ -391,9 +402,9 @@ class WarehouseLoader:
         if orphans:
             raise ForeignKeyViolation(orphans)
 
-    def _orphans(self, fact: StarTable, keys: tuple[ForeignKey, ...], staged_dimensions: set[str],
+    def _orphans(self, fact: StarTable, keys: tuple[TableKey, ...], staged_dimensions: set[str],
                  staged_fact: bool) -> list[OrphanKey]:
-        constraint = {key.column: key.name for key in keys}
+        constraint = {key.column: key.name for key in keys if key.kind == "f"}
         return [OrphanKey(fact.name, column, value, dimension, count, constraint.get(column))
                 for column, dimension in fact.foreign_keys.items()
                 for value, count in self.conn.execute(
@@ -403,15 +414,16 @@ class WarehouseLoader:
         return self.conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table.name))).fetchone()[0]
 
     def _bulk_facts(self, tables: list[StarTable], results: dict[str, TableLoad], rows_before: dict[str, int],
-                    keys: dict[str, tuple[ForeignKey, ...]]) -> frozenset[str]:
+                    keys: dict[str, tuple[TableKey, ...]]) -> frozenset[str]:
         """The facts whose batch the policy calls big, once their tables and dimensions are locked; none if
         readers kept the locks from the load through every attempt."""
-        bulk = [table for table in tables if table.is_fact and keys.get(table.name)
+        bulk = [table for table in tables if table.is_fact
                 and self.bulk_policy.is_bulk(results[table.name].staged, rows_before[table.name])]
         if not bulk:
             return frozenset()
         # Load order (dimensions first), so that two loaders could never take them in opposite orders.
-        locked = {key.dimension for table in bulk for key in keys[table.name]} | {table.name for table in bulk}
+        locked = ({key.dimension for table in bulk for key in keys.get(table.name, ()) if key.kind == "f"}
+                  | {table.name for table in bulk})
         order = [name for name in STAR_TABLES_BY_NAME if name in locked]
         policy = self.bulk_policy
         for attempt in range(1, policy.lock_attempts + 1):
@@ -443,20 +455,35 @@ class WarehouseLoader:
             log_event(logger, "fact versions corrected in place (edited in the source without a new "
                       "last_updated)", logging.WARNING, table=table.name, versions=result.updated)
 
-    def _merge_fact(self, table: StarTable, result: TableLoad) -> None:
-        result.inserted = self.conn.execute(merge_fact_sql(table)).rowcount
+    def _merge_fact(self, table: StarTable, result: TableLoad, arbiter: bool = True) -> None:
+        result.inserted = self.conn.execute(merge_fact_sql(table, arbiter)).rowcount
 
-    def _merge_fact_set_based(self, table: StarTable, result: TableLoad, keys: tuple[ForeignKey, ...],
-                              corrects: bool) -> None:
-        """The merge with the fact's foreign keys dropped, then added back: validated with one join each."""
-        self.conn.execute(drop_foreign_keys_sql(table, keys))
+    def _merge_fact_set_based(self, table: StarTable, result: TableLoad, keys: tuple[TableKey, ...],
+                              corrects: bool, into_empty_table: bool) -> None:
+        """The merge with the fact's foreign keys dropped, then added back: validated with one join each.
+
+        Into an empty table (a first load, a reset) its keys and indexes go too and are built once after the
+        insert, a sort each instead of a B-tree insertion per row and index; the insert then has no unique key
+        to arbitrate on, and needs none: it takes each version once, and the rebuilt key checks that it did.
+        Into a table with rows a rebuild would cost as much as the table, so the indexes stay.
+        """
+        dropped = in_drop_order(key for key in keys if key.kind == "f" or into_empty_table)
+        for key in dropped:
+            self.conn.execute(drop_key_sql(key))
         if corrects:
             self._correct_fact(table, result)
-        self._merge_fact(table, result)
+        self._merge_fact(table, result, arbiter=not into_empty_table)
+        started = time.monotonic()
+        for key in reversed(dropped):
+            if key.kind != "f":
+                self.conn.execute(add_key_sql(key))
+        result.index_seconds = time.monotonic() - started
         started = time.monotonic()
         try:
             with self.conn.transaction():  # a savepoint, so that the offending keys can still be looked up
-                self.conn.execute(add_foreign_keys_sql(table, keys))
+                for key in reversed(dropped):
+                    if key.kind == "f":
+                        self.conn.execute(add_key_sql(key))
         except psycopg.errors.ForeignKeyViolation:
             orphans = self._orphans(table, keys, set(), staged_fact=False)
             if not orphans:  # cannot happen: the failed key had an offending row
