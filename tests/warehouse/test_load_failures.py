@@ -66,7 +66,8 @@ def test_a_foreign_key_violation_names_the_offending_keys_and_loads_nothing(load
         loaded_once.run()
 
     assert raised.value.orphans == [
-        OrphanKey("fact_sales_order", "sales_staff_id", 77, "dim_staff", 1, "fact_sales_order_sales_staff_id_fkey"),
+        OrphanKey("fact_sales_order", "sales_staff_id", 77, "dim_staff", 1,
+                  "fact_sales_order_sales_staff_id_fkey"),
         OrphanKey("fact_sales_order", "design_id", 999, "dim_design", 3, "fact_sales_order_design_id_fkey"),
     ]
     message = str(raised.value)

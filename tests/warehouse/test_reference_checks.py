@@ -103,8 +103,8 @@ def test_a_small_batch_is_checked_row_by_row_and_takes_no_lock_a_reader_waits_fo
 
 def _keys_and_indexes(loader_conn, fact) -> tuple[int, int]:
     """The fact's foreign keys and indexes as the loader's transaction sees them."""
-    return (loader_conn.execute("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid = %s::regclass",
-                                (fact.name,)).fetchone()[0],
+    return (loader_conn.execute("SELECT count(*) FROM pg_constraint WHERE contype = 'f' "
+                                "AND conrelid = %s::regclass", (fact.name,)).fetchone()[0],
             loader_conn.execute("SELECT count(*) FROM pg_index WHERE indrelid = %s::regclass",
                                 (fact.name,)).fetchone()[0])
 
@@ -136,7 +136,7 @@ def test_a_big_batch_into_empty_tables_drops_and_rebuilds_keys_and_indexes_under
     assert {load.table: load.references for load in loads if load.references} == {
         "fact_sales_order": SET_BASED, "fact_purchase_order": SET_BASED, "fact_payment": SET_BASED}
     assert [load.inserted for load in loads[-3:]] == [2, 1, 3]
-    assert _table_keys(warehouse_db) == migrated  # every key, index and foreign key back as the migrations made it
+    assert _table_keys(warehouse_db) == migrated  # every key, index, foreign key back as the migrations made them
     assert all(valid for _, valid in _foreign_keys_valid(warehouse_db))
 
 
@@ -165,7 +165,8 @@ def test_a_broken_reference_is_named_with_its_keys_and_constraint_and_nothing_is
                    policy)
 
     assert raised.value.orphans == [
-        OrphanKey("fact_sales_order", "sales_staff_id", 77, "dim_staff", 1, "fact_sales_order_sales_staff_id_fkey"),
+        OrphanKey("fact_sales_order", "sales_staff_id", 77, "dim_staff", 1,
+                  "fact_sales_order_sales_staff_id_fkey"),
         OrphanKey("fact_sales_order", "design_id", 999, "dim_design", 3, "fact_sales_order_design_id_fkey"),
     ]
     assert ("fact_sales_order.design_id = 999 has no dim_design row (3 rows, foreign key "

@@ -82,9 +82,11 @@ class BulkLoadPolicy:
 
     min_rows: int = 100_000
     min_share_of_table: float = 0.1
-    # Each attempt at the exclusive locks waits this long at most (readers queued behind it wait as long).
-    lock_timeout_ms: int = 1_000
-    lock_attempts: int = 30
+    # Each attempt at the exclusive locks waits this long at most, and so do the readers queued behind it.
+    # Below PostgreSQL's deadlock_timeout (1 s): should a reader's transaction deadlock with an attempt, the
+    # attempt gives way before the deadlock check could pick the reader as its victim.
+    lock_timeout_ms: int = 500
+    lock_attempts: int = 60
 
     def is_bulk(self, batch_rows: int, table_rows: int) -> bool:
         return batch_rows >= self.min_rows and batch_rows >= self.min_share_of_table * table_rows
@@ -179,7 +181,8 @@ def duplicate_keys_sql(table: StarTable) -> sql.Composed:
     ).format(key=key, staging=staging_name(table))
 
 
-def orphan_keys_sql(fact: StarTable, column: str, staged_dimension: bool, staged_fact: bool = True) -> sql.Composed:
+def orphan_keys_sql(fact: StarTable, column: str, staged_dimension: bool,
+                    staged_fact: bool = True) -> sql.Composed:
     """Values of ``fact.column`` with no row in its dimension, neither in the warehouse nor staged.
 
     ``staged_fact``: look at the staged rows (before the merge), else at the fact table itself (after it).
@@ -207,7 +210,8 @@ def lock_exclusively_sql(tables: Iterable[str]) -> sql.Composed:
 def drop_key_sql(key: TableKey) -> sql.Composed:
     if key.kind == "i":
         return sql.SQL("DROP INDEX {}").format(sql.Identifier(key.name))
-    return sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(sql.Identifier(key.table), sql.Identifier(key.name))
+    return sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(sql.Identifier(key.table),
+                                                              sql.Identifier(key.name))
 
 
 def add_key_sql(key: TableKey) -> sql.Composed:
@@ -411,7 +415,8 @@ class WarehouseLoader:
                     orphan_keys_sql(fact, column, dimension in staged_dimensions, staged_fact))]
 
     def _row_count(self, table: StarTable) -> int:
-        return self.conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table.name))).fetchone()[0]
+        count = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table.name))
+        return self.conn.execute(count).fetchone()[0]
 
     def _bulk_facts(self, tables: list[StarTable], results: dict[str, TableLoad], rows_before: dict[str, int],
                     keys: dict[str, tuple[TableKey, ...]]) -> frozenset[str]:
@@ -432,11 +437,12 @@ class WarehouseLoader:
                 # queued behind it go on.
                 with self.conn.transaction():
                     previous = self.conn.execute("SELECT current_setting('lock_timeout')").fetchone()[0]
-                    self.conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{policy.lock_timeout_ms}ms",))
+                    self.conn.execute("SELECT set_config('lock_timeout', %s, true)",
+                                      (f"{policy.lock_timeout_ms}ms",))
                     self.conn.execute(lock_exclusively_sql(order))
                     self.conn.execute("SELECT set_config('lock_timeout', %s, true)", (previous,))
-                log_event(logger, "tables locked for a set-based check of foreign keys", facts=[t.name for t in bulk],
-                          tables=order, attempts=attempt)
+                log_event(logger, "tables locked for a set-based check of foreign keys",
+                          facts=[table.name for table in bulk], tables=order, attempts=attempt)
                 return frozenset(table.name for table in bulk)
             except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected) as error:
                 log_event(logger, "tables busy: could not lock them for a set-based check of foreign keys",
