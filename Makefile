@@ -29,20 +29,29 @@ help: ## List the targets with what they do
 	  /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(VENV)/.installed: requirements.txt
+	@PYTHON_BASE=$(PYTHON_BASE) scripts/system_packages.sh python3-venv
 	@test -x $(PY) || $(PYTHON_BASE) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	@touch $@
+
+# The Debian packages behind the tools (scripts/system_packages.sh): each target that uses a tool installs its
+# package first when it is missing (as root; another user is told the command), and a present tool costs a look-up.
+.PHONY: system-packages
+system-packages: ## Install every Debian package the targets use (Java 17, PostgreSQL 15, Maven, npm, chromium...) that is missing
+	@PYTHON_BASE=$(PYTHON_BASE) scripts/system_packages.sh
 
 .PHONY: venv
 venv: $(VENV)/.installed ## Create the virtualenv and install the pinned requirements
 
 .PHONY: jdbc-driver
 jdbc-driver: ## Fetch the PostgreSQL JDBC driver (Glue 5.1's, jvm-dependencies.txt) with mvn; checks its SHA-256
+	@scripts/system_packages.sh maven java
 	@scripts/fetch_jars.sh jvm-dependencies.txt $(TOTES_JARS_DIR)
 
 .PHONY: db-up
 db-up: ## Start the local PostgreSQL server (source and warehouse databases); reuses a running one
+	@scripts/system_packages.sh postgresql
 	@scripts/local_pg.sh start
 
 .PHONY: db-down
@@ -58,9 +67,8 @@ source: venv db-up ## Create the totesys source schema and seed it (SCALE, SEED)
 	@$(PY) -m totes.source seed --scale $(SCALE) --seed $(SEED) --if-empty
 
 .PHONY: reseed
-reseed: venv db-up ## Drop the source data and seed it again at SCALE (bookmarks are reset too)
+reseed: venv db-up ## Seed the source again at SCALE, SEED; empties the warehouse tables and deletes the zones, bookmarks and catalog too
 	@$(PY) -m totes.source seed --scale $(SCALE) --seed $(SEED) --replace
-	@$(PY) -m totes.local reset-bookmarks --all
 
 .PHONY: simulate
 simulate: venv db-up ## Drive a delta: insert new orders with transactions and payments, mark payments paid
@@ -73,6 +81,11 @@ run: venv jdbc-driver source ## Run the pipeline once on the local stack and pri
 .PHONY: reconcile
 reconcile: venv jdbc-driver source warehouse ## Run the workflow once, the ingestion reconciling first (edits, deletes, missed rows)
 	@$(PY) -m totes.local run --reconcile-now
+
+.PHONY: rewind
+rewind: venv jdbc-driver source warehouse ## Read one table's rows again from FROM (to TO), then transform and load: TABLE=payment FROM="2024-11-01 00:00" [TO=] [DOWNSTREAM=no]
+	@$(PY) -m totes.local rewind $(if $(JOB),--job "$(JOB)") --table "$(TABLE)" --from "$(FROM)" $(if $(TO),--to "$(TO)") \
+	  $(if $(filter no,$(DOWNSTREAM)),--no-downstream)
 
 .PHONY: reset-bookmarks
 reset-bookmarks: venv ## Reset a job's bookmark (JOB=totesys-ingest) or all of them; targets are not cleaned
@@ -132,6 +145,7 @@ status: venv ## Recent job runs (state, duration, rows, error), the bookmarks an
 
 .PHONY: spark-ui
 spark-ui: venv ## Serve the Spark history UI of the local runs (event logs) on http://localhost:18080 (SPARK_UI_PORT=)
+	@scripts/system_packages.sh java
 	@mkdir -p $(SPARK_EVENT_LOG_DIR)
 	@spark_home=$$($(PY) -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))'); \
 	  echo "Spark history UI: http://localhost:$(SPARK_UI_PORT)  (event logs: $(SPARK_EVENT_LOG_DIR); Ctrl-C stops it)"; \
@@ -147,6 +161,7 @@ CHECKOV_VENV ?= $(VENV)/checkov
 export CHECKOV_BIN := $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
 
 $(CHECKOV_VENV)/.installed: terraform/requirements-checkov.txt
+	@PYTHON_BASE=$(PYTHON_BASE) scripts/system_packages.sh python3-venv
 	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON_BASE) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r terraform/requirements-checkov.txt
@@ -155,11 +170,16 @@ $(CHECKOV_VENV)/.installed: terraform/requirements-checkov.txt
 .PHONY: checkov-venv
 checkov-venv: $(CHECKOV_VENV)/.installed ## Create checkov's own virtualenv (terraform/requirements-checkov.txt)
 
-# The test suite includes the Terraform checks, which run checkov.
-test: checkov-venv
+# The test suite includes the Terraform checks, which run checkov, and drives the dashboard in chromium.
+test: checkov-venv test-packages
+
+.PHONY: test-packages
+test-packages:
+	@scripts/system_packages.sh chromium curl ps
 
 .PHONY: provider-schema
 provider-schema: ## Fetch the AWS provider schema the Terraform checks validate against (terraform/provider-schema.lock)
+	@scripts/system_packages.sh npm
 	@scripts/fetch_provider_schema.sh >/dev/null
 
 # terraform validate cannot run here (no 6.x provider build): the checks read the provider's published schema.
@@ -222,6 +242,7 @@ export TOTES_AWS_PORT ?= 55433
 
 .PHONY: aws-up
 aws-up: venv ## Start the local AWS API emulator (moto server) on 127.0.0.1:55433 (TOTES_AWS_PORT); reuses a running one
+	@scripts/system_packages.sh curl
 	@scripts/local_aws.sh start
 
 .PHONY: aws-down
@@ -234,10 +255,12 @@ aws-status: ## Is the local AWS API emulator running?
 
 .PHONY: rehearsal-jars
 rehearsal-jars: ## Fetch the rehearsal's jars (S3A: hadoop-aws, AWS SDK bundle; Iceberg's AWS bundle: jvm-dependencies-s3a.txt) with mvn; checks SHA-256
+	@scripts/system_packages.sh maven java
 	@scripts/fetch_jars.sh jvm-dependencies-s3a.txt
 
 .PHONY: rehearse
 rehearse: venv jdbc-driver rehearsal-jars package db-up ## Deploy rehearsal: Terraform's names on moto, a Spark cluster, full + delta workflow from dist/, checks (~7 min)
+	@scripts/system_packages.sh curl
 	@$(PY) -m totes.local.rehearsal
 
 # The test suite runs the rehearsal too (tests/local/test_rehearsal.py): its jars and the package it uploads.

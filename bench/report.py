@@ -18,7 +18,7 @@ TARGETS = {
     "ingest_vs_dlt": 2.0,
     "ingest_vs_pandas": 2.0,
     "delta_vs_full": 0.05,
-    "load_vs_copy": 0.5,
+    "load_vs_limit": 1.5,
     "workflow_vs_bare": 4.0,
     "growth_exponent": 1.0,
     "peak_memory_gib": 6.0,
@@ -88,9 +88,14 @@ def headline(report: dict) -> dict:
             f"one daily reconciliation at scale {top_key} ({steady['compared']:,} rows compared), from its "
             f"snapshot; peak memory {steady['peak_rss_gib']} GiB")
     load_rate = _rate(top["load"]["rows"], top["load"]["seconds"])
-    copy_rate = _rate(top["warehouse_copy"]["rows"], top["warehouse_copy"]["process_seconds"])
-    add("load_vs_copy", round(load_rate / copy_rate, 3), f">= {TARGETS['load_vs_copy']}",
-        load_rate / copy_rate >= TARGETS["load_vs_copy"], "x", f"scale {top_key}, rows/s over process wall time")
+    limit = top["load_limit"]
+    limit_rate = _rate(limit["rows"], limit["process_seconds"])
+    add("load_vs_limit", round(limit_rate / load_rate, 3), f"<= {TARGETS['load_vs_limit']}",
+        limit_rate / load_rate <= TARGETS["load_vs_limit"], "x",
+        f"scale {top_key}, the load's time per row over its limit's (the same rows COPY'd into unconstrained "
+        f"tables, then {limit['keys']} keys and indexes built and {limit['references']} foreign keys validated "
+        f"set-based: {limit['copy_seconds']:.1f} + {limit['keys_seconds']:.1f} + {limit['references_seconds']:.1f} "
+        "s), process wall time")
     for key, entry in report["scales"].items():
         multiple = entry["small_delta_workflow"]["multiple_of_bare_in_process"]
         add(f"workflow_vs_bare_scale_{key}", multiple, f"<= {TARGETS['workflow_vs_bare']}",
@@ -112,7 +117,7 @@ def headline(report: dict) -> dict:
     add("peak_memory_gib", round(peak, 2), f"< {TARGETS['peak_memory_gib']}", peak < TARGETS["peak_memory_gib"],
         "GiB", f"largest peak RSS (process tree, JVM included) of the three jobs at scale {top_key}")
     return {"figures": figures, "ingest_rates_rows_per_second": {k: round(v) for k, v in rates.items()},
-            "load_rate_rows_per_second": round(load_rate), "copy_rate_rows_per_second": round(copy_rate)}
+            "load_rate_rows_per_second": round(load_rate), "load_limit_rows_per_second": round(limit_rate)}
 
 
 def aws_cost(report: dict) -> dict:
@@ -195,18 +200,19 @@ def _charts(report: dict, out: Path) -> list[Path]:
     ax.legend(fontsize=8)
     paths.append(_save(fig, out / "peak_memory.png"))
 
-    # 4. Load against COPY.
+    # 4. Load against its physical limit.
     fig, ax = plt.subplots(figsize=(7, 4.5))
     load = [s["load"]["rows"] / s["load"]["seconds"] / 1e3 for s in scales]
-    copy = [s["warehouse_copy"]["rows"] / s["warehouse_copy"]["process_seconds"] / 1e3 for s in scales]
-    for i, (values, name) in enumerate(((load, "load job (stage, check, merge)"), (copy, "plain COPY"))):
+    limit = [s["load_limit"]["rows"] / s["load_limit"]["process_seconds"] / 1e3 for s in scales]
+    for i, (values, name) in enumerate(((load, "load job (read, stage, check, merge)"),
+                                        (limit, "limit: COPY into unconstrained tables + keys + references"))):
         bars = ax.bar([x + (i - 0.5) * 0.35 for x in range(len(keys))], values, 0.35, label=name)
         ax.bar_label(bars, fmt="%.0f", fontsize=7)
     ax.set_xticks(range(len(keys)), labels)
     ax.set_ylabel("thousand rows / s")
-    ax.set_title("Warehouse load against COPY into the same tables")
+    ax.set_title("Warehouse load against its physical limit")
     ax.legend(fontsize=8)
-    paths.append(_save(fig, out / "load_vs_copy.png"))
+    paths.append(_save(fig, out / "load_vs_limit.png"))
 
     # 5. Small-delta workflow run against the bare SparkSession.
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -367,16 +373,34 @@ def markdown(report: dict, head: dict, bill: dict) -> str:
                   f"{sum(d['index_bytes'].values()) / 2**20:.0f} MiB.", ""]
 
     lines += ["## Transformation and load", "",
-              "| scale | transform | rows/s (input) | load | rows/s | COPY into the same tables | rows/s | load / COPY |",
+              "The load's limit: the same rows COPY'd into the warehouse tables stripped of their keys, indexes and "
+              "foreign keys, then every key and index built and every foreign key validated set-based, in one "
+              "transaction (`bench/load_limit.py`): the cheapest way to the end state the load reaches.", "",
+              "| scale | transform | rows/s (input) | load | rows/s | limit (COPY + keys + references) | rows/s "
+              "| load / limit |",
               "|---|---|---|---|---|---|---|---|"]
     for key in keys:
         s = report["scales"][key]
-        tr, lo, cp = s["transform"], s["load"], s["warehouse_copy"]
+        tr, lo, li = s["transform"], s["load"], s["load_limit"]
         lines.append(f"| {key} | {tr['seconds']:.1f} s (work {tr['work_seconds']:.1f}) | "
                      f"{_fmt_rate(tr['input_rows'], tr['seconds'])} | {lo['seconds']:.1f} s (work {lo['work_seconds']:.1f}) | "
-                     f"{_fmt_rate(lo['rows'], lo['seconds'])} | {cp['process_seconds']:.1f} s | "
-                     f"{_fmt_rate(cp['rows'], cp['process_seconds'])} | "
-                     f"{(lo['rows'] / lo['seconds']) / (cp['rows'] / cp['process_seconds']):.2f} |")
+                     f"{_fmt_rate(lo['rows'], lo['seconds'])} | {li['process_seconds']:.1f} s ({li['copy_seconds']:.1f} + "
+                     f"{li['keys_seconds']:.1f} + {li['references_seconds']:.1f}) | "
+                     f"{_fmt_rate(li['rows'], li['process_seconds'])} | "
+                     f"{(li['rows'] / li['process_seconds']) / (lo['rows'] / lo['seconds']):.2f} |")
+    limit_tables = {t["table"]: t for t in top["load_limit"]["tables"]}
+    lines += ["", f"Where the load's time goes at scale {top_key}, per table (seconds; the job's \"table loaded\" "
+              "events): the Spark read, staging (COPY into a temporary table, ANALYZE), the checks, the merge (for "
+              "a set-based fact with the validation of its re-added foreign keys, also shown alone); beside it the "
+              "limit's COPY of the same rows.", "",
+              "| table | rows | foreign keys checked | read | stage | check | merge | of which validate | total "
+              "| limit's COPY |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for t in top["load"]["tables"]:
+        copied = limit_tables.get(t["table"], {}).get("seconds")
+        lines.append(f"| {t['table']} | {t['rows']:,} | {t.get('references') or '-'} | {t['read_seconds']:.2f} | "
+                     f"{t['stage_seconds']:.2f} | {t['check_seconds']:.2f} | {t['merge_seconds']:.2f} | "
+                     f"{t['validate_seconds']:.2f} | {t['seconds']:.2f} | "
+                     f"{'-' if copied is None else f'{copied:.2f}'} |")
     lines += ["", "## A small delta through one local workflow run", "",
               f"A change (5 sales orders, 2 purchase orders with their transactions and payments, 5 payments "
               f"marked paid) committed, then, once the read lag has passed (the workflow reads up to the database "
@@ -479,7 +503,7 @@ def markdown(report: dict, head: dict, bill: dict) -> str:
             lines.append(f"- scale {a} → {b}: " + ", ".join(parts))
     lines += ["", "## AWS cost of the 15-minute schedule", "", _cost_markdown(bill), ""]
     lines += ["## Charts", ""] + [f"![{p}](charts/{p})" for p in (
-        "ingestion_throughput.png", "time_by_scale.png", "peak_memory.png", "load_vs_copy.png",
+        "ingestion_throughput.png", "time_by_scale.png", "peak_memory.png", "load_vs_limit.png",
         "workflow_small_delta.png", "delta_vs_full.png")] + [""]
     return "\n".join(lines)
 

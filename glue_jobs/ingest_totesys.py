@@ -18,6 +18,15 @@ Optional:
                             A reconciliation (README, "Reconciliation") is its own run before the delta: it
                             compares row hashes with the source and re-ingests edits and rows the windows
                             missed, and records deleted rows.
+    --rewind-table          read one table's rows of a past window again, as a run of its own instead of the
+                            reconciliation and the delta (README, "Rewind and backfill"); needs --rewind-from
+    --rewind-from, --rewind-to
+                            the window, FROM <= last_updated <= TO, as "YYYY-MM-DD[ HH:MM[:SS[.mmm]]]" on the
+                            source's clock; TO defaults to (and is capped at) what the bookmark has ingested.
+                            Refused when invalid, in the future, or after what was ingested; the deltas' bookmark
+                            stays where it was. Glue's one concurrent run of this job keeps a rewind from
+                            overlapping the workflow's ingestion; beside its transformation or load it is safe
+                            (run ids order the manifests), and those pick the rewind up as ordinary input.
 """
 
 from __future__ import annotations
@@ -34,8 +43,9 @@ from totes import logs
 from totes.bookmarks import ENABLE, JobBookmark
 from totes.catalog import catalog_client
 from totes.catalog_sync import manifests_to_register, register_committed_runs, register_ingestion_run
-from totes.ingest.errors import JobArgumentError
+from totes.ingest.errors import JobArgumentError, RewindRefusedError
 from totes.ingest.reconcile import ReconciliationRun, reconciliation_due, start_schedule
+from totes.ingest.rewind import RewindRequest, RewindRun
 from totes.ingest.run import IngestionResult, IngestionRun, SourceReader
 from totes.ingest.window import WindowPolicy
 from totes.job_args import resolve_args
@@ -60,6 +70,9 @@ OPTIONAL_ARGS = {
     "catalog-database": "",
     "reconcile": "scheduled",
     "reconcile-every-hours": "0",
+    "rewind-table": "",
+    "rewind-from": "",
+    "rewind-to": "",
 }
 RECONCILE_CHOICES = ("scheduled", "now", "off")
 
@@ -103,6 +116,24 @@ def reconcile_every_hours(args: dict) -> float:
     return _non_negative(args, "reconcile-every-hours", "hours")
 
 
+def rewind_request(args: dict) -> RewindRequest | None:
+    """The rewind the arguments ask for, None for the usual run; refuses arguments that contradict it."""
+    table, from_text, to_text = args["rewind_table"], args["rewind_from"], args["rewind_to"]
+    if not table.strip():
+        if from_text.strip() or to_text.strip():
+            raise RewindRefusedError("rewind refused: --rewind-from/--rewind-to need --rewind-table")
+        return None
+    if args["tables"].strip():
+        raise RewindRefusedError("rewind refused: --tables and --rewind-table exclude each other")
+    if args["job_bookmark_option"] != ENABLE:
+        raise RewindRefusedError(f"rewind refused: a rewind needs --job-bookmark-option {ENABLE}: its window ends "
+                                 "where the bookmark says the table was ingested up to, and the bookmark keeps it")
+    if args["reconcile"] == "now":
+        raise RewindRefusedError("rewind refused: a rewind run does only the rewind; --reconcile now is a run of "
+                                 "its own")
+    return RewindRequest.parse(table, from_text, to_text)
+
+
 def reconcile_first(glue_context, args: dict, zone: ZoneStore, bookmark: JobBookmark, reader: SourceReader,
                     tables) -> JobBookmark:
     """Runs a reconciliation when due or asked for, commits it, and returns the bookmark the delta starts from."""
@@ -138,6 +169,7 @@ def main(argv: list[str] | None = None) -> IngestionResult:
     policy = window_policy(args)
     tables = selected_tables(args)
     reconcile_every_hours(args)  # an invalid value fails before anything starts
+    rewind = rewind_request(args)
     check_before_reading(ingest_checks, args, logger)  # README, "Pre-flight"
 
     glue_context = GlueContext(SparkContext.getOrCreate())
@@ -149,23 +181,30 @@ def main(argv: list[str] | None = None) -> IngestionResult:
     bookmark = JobBookmark(zone, args["JOB_NAME"], args["job_bookmark_option"])
     credentials = get_database_credentials(args["source_secret_id"])
     log_event(logger, "job started", source=credentials.describe(), zone=zone.uri,
-              job_bookmark_option=bookmark.option, tables=[table.name for table in tables])
+              job_bookmark_option=bookmark.option,
+              **({"rewind": rewind.table.name} if rewind else {"tables": [table.name for table in tables]}))
     reader = SourceReader(glue_context, credentials)
     try:
-        bookmark = reconcile_first(glue_context, args, zone, bookmark, reader, tables)
-        # After the reconciliation: run ids order the manifests, and the delta comes second.
-        run_id = new_run_id()
-        logs.bind(run_id=run_id)
-        result = IngestionRun(
-            spark=glue_context.spark_session,
-            reader=reader,
-            zone=zone,
-            bookmark=bookmark,
-            run_id=run_id,
-            tables=tables,
-            policy=policy,
-            glue_job_run_id=args.get("JOB_RUN_ID"),
-        ).run()
+        if rewind is not None:
+            run_id = new_run_id()
+            logs.bind(run_id=run_id)
+            result = RewindRun(glue_context.spark_session, reader, zone, bookmark, run_id, rewind,
+                               glue_job_run_id=args.get("JOB_RUN_ID")).run()
+        else:
+            bookmark = reconcile_first(glue_context, args, zone, bookmark, reader, tables)
+            # After the reconciliation: run ids order the manifests, and the delta comes second.
+            run_id = new_run_id()
+            logs.bind(run_id=run_id)
+            result = IngestionRun(
+                spark=glue_context.spark_session,
+                reader=reader,
+                zone=zone,
+                bookmark=bookmark,
+                run_id=run_id,
+                tables=tables,
+                policy=policy,
+                glue_job_run_id=args.get("JOB_RUN_ID"),
+            ).run()
         # The manifest is written; the catalog follows it, never precedes it.
         if args["catalog_database"]:
             register_committed_runs(catalog_client(), args["catalog_database"], zone,

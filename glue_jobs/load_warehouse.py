@@ -17,6 +17,11 @@ Optional:
                             (default totesys_processed)
     --processed-catalog     glue (the Glue Data Catalog, the default) | jdbc:<secret id> (the local stack)
     --transform-job-name    whose manifests to load (default: totesys-transform)
+    --ingestion-zone        zone URI of the ingestion manifests; with it, each run measures the freshness lag it
+                            achieved (README, "Freshness")
+    --ingest-job-name       whose ingestion manifests those are (default: totesys-ingest)
+    --freshness-metric-namespace, --freshness-metric-name
+                            the CloudWatch metric the lag is published as (Terraform sets both; locally unset)
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from pyspark.context import SparkContext
 
 from totes import logs
 from totes.bookmarks import JobBookmark
+from totes.freshness import FreshnessLedger, FreshnessMetric, FreshnessReporter
 from totes.iceberg import catalog_from_args, use_catalog
 from totes.job_args import resolve_args
 from totes.logs import log_event
@@ -37,7 +43,7 @@ from totes.manifests import new_run_id
 from totes.preflight import check_before_reading
 from totes.preflight.databases import load_checks
 from totes.secrets import get_database_credentials
-from totes.settings import PROCESSED_DATABASE, TRANSFORM_JOB_NAME
+from totes.settings import INGEST_JOB_NAME, PROCESSED_DATABASE, TRANSFORM_JOB_NAME
 from totes.spark_session import use_pipeline_sql_conf
 from totes.warehouse.run import LoadResult, LoadRun
 from totes.zones import ZoneStore
@@ -46,7 +52,8 @@ logger = logging.getLogger("totes.warehouse")
 
 REQUIRED_ARGS = ["JOB_NAME", "processed-zone", "warehouse-secret-id"]
 OPTIONAL_ARGS = {"transform-job-name": TRANSFORM_JOB_NAME, "catalog-database": PROCESSED_DATABASE,
-                 "processed-catalog": "glue"}
+                 "processed-catalog": "glue", "ingestion-zone": "", "ingest-job-name": INGEST_JOB_NAME,
+                 "freshness-metric-namespace": "", "freshness-metric-name": ""}
 
 
 def main(argv: list[str] | None = None) -> LoadResult:
@@ -78,6 +85,7 @@ def main(argv: list[str] | None = None) -> LoadResult:
             run_id=run_id,
             glue_job_run_id=args.get("JOB_RUN_ID"),
             transform_job_name=args["transform_job_name"],
+            freshness=freshness_reporter(args, zone),
         ).run()
     except Exception as error:
         log_event(logger, "job failed; warehouse rolled back, bookmark not advanced", logging.ERROR,
@@ -90,6 +98,17 @@ def main(argv: list[str] | None = None) -> LoadResult:
               tables={load.table: {"inserted": load.inserted, "updated": load.updated}
                       for load in result.tables})
     return result
+
+
+def freshness_reporter(args: dict, processed_zone: ZoneStore) -> FreshnessReporter | None:
+    if not args["ingestion_zone"]:
+        return None
+    ledger = FreshnessLedger(processed_zone, ZoneStore.for_uri(args["ingestion_zone"]), args["JOB_NAME"],
+                             args["transform_job_name"], args["ingest_job_name"])
+    metric = None
+    if args["freshness_metric_namespace"] and args["freshness_metric_name"]:
+        metric = FreshnessMetric(args["freshness_metric_namespace"], args["freshness_metric_name"])
+    return FreshnessReporter(ledger, metric)
 
 
 if __name__ == "__main__":

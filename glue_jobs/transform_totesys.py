@@ -13,6 +13,9 @@ Optional:
     --processed-catalog     glue (the Glue Data Catalog, the default) | jdbc:<secret id> (Iceberg's JDBC catalog
                             in the PostgreSQL database of that secret: the local stack)
     --ingest-job-name       the ingestion job whose manifests are the input (default totesys-ingest)
+    --max-quarantine-share  a run whose quarantine share of new rows is above it alerts (default 0.05)
+    --quality-metric-namespace, --quality-metric-names   where and under which names (JSON) to publish the
+                            data-quality report to CloudWatch (none: not published; Terraform sets both)
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import logging
 import sys
 
+import boto3
 from awsglue.context import GlueContext
 from awsglue.job import Job
 from pyspark.context import SparkContext
@@ -34,6 +38,8 @@ from totes.preflight import check_before_reading
 from totes.preflight.databases import transform_checks
 from totes.settings import INGEST_JOB_NAME, PROCESSED_DATABASE
 from totes.spark_session import use_pipeline_sql_conf
+from totes.transform.quality_metrics import log_run_quality, metric_names, publish_quality_metrics
+from totes.transform.quality_report import max_quarantine_share
 from totes.transform.run import TransformResult, TransformRun
 from totes.zones import ZoneStore
 
@@ -41,7 +47,8 @@ logger = logging.getLogger("totes.transform")
 
 REQUIRED_ARGS = ["JOB_NAME", "ingestion-zone", "processed-zone"]
 OPTIONAL_ARGS = {"ingest-job-name": INGEST_JOB_NAME, "catalog-database": PROCESSED_DATABASE,
-                 "processed-catalog": "glue"}
+                 "processed-catalog": "glue", "max-quarantine-share": "", "quality-metric-namespace": "",
+                 "quality-metric-names": ""}
 
 
 def main(argv: list[str] | None = None) -> TransformResult:
@@ -49,6 +56,8 @@ def main(argv: list[str] | None = None) -> TransformResult:
     args = resolve_args(argv, REQUIRED_ARGS, OPTIONAL_ARGS)
     run_id = new_run_id()
     logs.configure(job=args["JOB_NAME"], run_id=run_id, glue_job_run_id=args.get("JOB_RUN_ID"))
+    max_share = max_quarantine_share(args["max_quarantine_share"])
+    quality_names = metric_names(args["quality_metric_names"]) if args["quality_metric_namespace"] else None
     check_before_reading(transform_checks, args, logger)  # README, "Pre-flight"
 
     glue_context = GlueContext(SparkContext.getOrCreate())
@@ -74,6 +83,10 @@ def main(argv: list[str] | None = None) -> TransformResult:
             ingest_job_name=args["ingest_job_name"],
             glue_job_run_id=args.get("JOB_RUN_ID"),
         ).run()
+        quality = log_run_quality(result.tables, max_share)
+        if quality_names:
+            publish_quality_metrics(boto3.client("cloudwatch"), args["quality_metric_namespace"], quality_names,
+                                    args["JOB_NAME"], quality)
     except Exception as error:
         log_event(logger, "job failed; bookmark not advanced", logging.ERROR,
                   error_type=type(error).__name__, error=str(error))

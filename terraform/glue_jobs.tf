@@ -91,10 +91,18 @@ resource "aws_glue_job" "this" {
     # Glue 5.x reads s3:// through S3A, which otherwise assumes us-east-2 for its endpoint region. Glue takes
     # one --conf key: further settings follow inside its value.
     "--conf" = "spark.hadoop.fs.s3a.endpoint.region=${local.region} --conf spark.sql.extensions=${local.iceberg_sql_extensions}"
+    }, each.key != local.freshness.measured_by ? {} : {
+    # Where the job publishes the freshness lag it measured (the alarm in monitoring.tf reads the same).
+    "--freshness-metric-namespace" = local.metric_namespace
+    "--freshness-metric-name"      = local.freshness.metric_name
     }, length(local.job_wheels[each.key]) == 0 ? {} : {
     # The job's wheels from the artifacts bucket, and nothing from a package index (none is reachable).
     "--additional-python-modules"       = join(",", [for wheel in local.job_wheels[each.key] : "s3://${aws_s3_object.wheel[wheel].bucket}/${aws_s3_object.wheel[wheel].key}"])
     "--python-modules-installer-option" = "--no-index"
+    }, !contains(keys(local.quality_jobs), each.key) ? {} : {
+    # Where and under which names the job publishes its data-quality report (the quarantine alarm reads them).
+    "--quality-metric-namespace" = local.metric_namespace
+    "--quality-metric-names"     = jsonencode(local.quality.metric_names)
   })
 
   lifecycle {

@@ -186,6 +186,8 @@ data "aws_iam_policy_document" "glue_job" {
     ])
   }
 
+  # Glue's own job metrics, and for a job that publishes the data-quality report or the freshness lag (the
+  # alarms of monitoring.tf watch both), the pipeline's namespace.
   statement {
     sid       = "PublishGlueJobMetrics"
     effect    = "Allow"
@@ -195,7 +197,7 @@ data "aws_iam_policy_document" "glue_job" {
     condition {
       test     = "StringEquals"
       variable = "cloudwatch:namespace"
-      values   = ["Glue"]
+      values   = concat(["Glue"], contains(keys(local.quality_jobs), each.key) || each.key == local.freshness.measured_by ? [local.metric_namespace] : [])
     }
   }
 

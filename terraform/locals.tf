@@ -122,6 +122,9 @@ locals {
   triggers = { for trigger in local.workflow.triggers : trigger.name => trigger }
   crawlers = local.workflow.catalog.crawlers
 
+  # The freshness promise and its metric (monitoring.tf alarms on it; the job measured_by publishes it).
+  freshness = local.workflow.freshness
+
   # The Glue connection each job names ("source" or "warehouse"), if any.
   job_connections = { for key, job in local.jobs : key => try(job.connection, null) }
   connections = {
@@ -199,6 +202,14 @@ locals {
   )
 
   metric_namespace = "${var.project}/${var.environment}"
+
+  # The data-quality report (workflow.json's quality block, README "Data quality"): its metric names, and the
+  # jobs that publish it, those with --max-quarantine-share, which is also the threshold of their alarm.
+  quality = local.workflow.quality
+  quality_jobs = {
+    for key, job in local.jobs : key => tonumber(job.arguments["--max-quarantine-share"])
+    if contains(keys(job.arguments), "--max-quarantine-share")
+  }
 
   # The failure pattern the local alerting uses too, filled with this environment's job names (exact names: a
   # prefix would also match another environment's or team's longer job names).

@@ -67,6 +67,27 @@ resource "aws_cloudwatch_metric_alarm" "job_error_logs" {
   depends_on = [aws_cloudwatch_log_metric_filter.job]
 }
 
+# The data-quality report (README "Data quality"): a run that quarantined more than its job's
+# --max-quarantine-share of its new rows alarms. A run with nothing new publishes no share, so missing data is
+# not breaching here (the freshness alarm is the one that notices runs that stop).
+resource "aws_cloudwatch_metric_alarm" "quarantine_share" {
+  for_each = local.quality_jobs
+
+  alarm_name          = "${local.name_prefix}-${each.key}-quarantine-share"
+  alarm_description   = "A ${local.jobs[each.key].name} run quarantined more than a share of ${each.value} of its new rows (${local.quality.metric_names.share}); its manifest's table details hold the quality report with example reasons"
+  namespace           = local.metric_namespace
+  metric_name         = local.quality.metric_names.share
+  dimensions          = { JobName = local.jobs[each.key].name }
+  statistic           = "Maximum"
+  period              = 900
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = each.value
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alerts.arn]
+  ok_actions          = [aws_sns_topic.alerts.arn]
+}
+
 # A failure event EventBridge could not deliver (e.g. a key or topic policy broken) is a silent failure.
 resource "aws_cloudwatch_metric_alarm" "failure_events_undelivered" {
   alarm_name          = "${local.name_prefix}-failure-events-undelivered"
@@ -81,6 +102,25 @@ resource "aws_cloudwatch_metric_alarm" "failure_events_undelivered" {
   threshold           = 1
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alerts.arn]
+}
+
+# The freshness promise (workflow.json's freshness block, README "Freshness"): over every promise-long period,
+# a load whose lag exceeded the promise alarms, and so does a period in which no load published its lag at all
+# (the schedule stopped, a job hangs or keeps failing): missing data is breaching.
+resource "aws_cloudwatch_metric_alarm" "freshness" {
+  alarm_name          = "${local.name_prefix}-freshness-promise"
+  alarm_description   = "A source change took longer than ${local.freshness.promise_minutes} min to become visible in the warehouse, or no ${local.jobs[local.freshness.measured_by].name} run published its lag (${local.freshness.metric_name}) in ${local.freshness.promise_minutes} min"
+  namespace           = local.metric_namespace
+  metric_name         = local.freshness.metric_name
+  dimensions          = { JobName = local.jobs[local.freshness.measured_by].name }
+  statistic           = "Maximum"
+  period              = local.freshness.promise_minutes * 60
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = local.freshness.promise_minutes * 60
+  treat_missing_data  = "breaching"
+  alarm_actions       = [aws_sns_topic.alerts.arn]
+  ok_actions          = [aws_sns_topic.alerts.arn]
 }
 
 locals {

@@ -22,6 +22,18 @@ def spark():
 
 
 @pytest.fixture(scope="session")
+def moto_endpoint():
+    """moto's server on a free loopback port, for real boto3 clients over HTTP; tests reset it before use."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def source_owner_credentials():
     """The role that owns the totesys database (the 'application'); may create throwaway databases."""
     from totes.secrets import LocalSecretProvider

@@ -112,7 +112,7 @@ class DashboardServer:
 def chromium():
     from playwright.sync_api import sync_playwright
 
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)"
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: `make test` installs it (scripts/system_packages.sh)"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser
@@ -163,6 +163,16 @@ def _run(run_id: str, job: str, state: str, ended_minutes_ago: float, seconds: f
         "TriggerName": "every-15-minutes",
         **extra,
     }
+
+
+def _quality_report(new_rows: int, held: int) -> dict:
+    """A transformation run's quality report as the runner records it (``Quality``)."""
+    from totes.transform.quality_report import RuleGroup, table_quality
+
+    report = table_quality(("missing_parent",), [
+        RuleGroup(None, None, new_rows - held),
+        RuleGroup("missing_parent", None, held, ("sales_order_id 3: design_id 9 has no design row",))])
+    return {"fact_sales_order": report.as_dict()}
 
 
 def _figure(page, key: str):
@@ -259,19 +269,24 @@ def test_page_figures_equal_the_sql_truth_and_follow_new_loads_without_a_restart
     )  # minutes, rounded down
     expect(page.locator(".st-key-failures")).to_contain_text("The latest run of totesys-transform FAILED")
     expect(page.locator(".st-key-failures")).to_contain_text("lists a missing file")
+    expect(page.locator(".st-key-quality-totesys-transform")).to_contain_text(
+        "no totesys-transform run with a quality report recorded yet")
     _screenshot(page, "04-pipeline-health")
 
     # A load commits while the page is open: new rows in the warehouse, a new run in the log.
     known_warehouse.load_new_rows()
     _write_job_runs(
         job_runs,
-        _run("jr_transform_fixed", "totesys-transform", "SUCCEEDED", 0.1),
+        _run("jr_transform_fixed", "totesys-transform", "SUCCEEDED", 0.1, Quality=_quality_report(new_rows=40, held=1)),
         _run("jr_load_new", "totesys-load", "SUCCEEDED", 0.05,
              RowsOut={"fact_sales_order": 1, "fact_payment": 2}),
     )
 
     expect(page.locator(".st-key-freshness-details")).to_contain_text("jr_load_new", timeout=WAIT_MS)
     expect(page.locator(".st-key-failures")).to_have_text("No job's latest run failed.")
+    expect(_figure(page, "quarantine-share-totesys-transform")).to_have_text("2.5%")
+    expect(page.locator(".st-key-quality-totesys-transform")).to_contain_text(
+        "1 of 40 new rows quarantined in run jr_transform_fixed")
     _open_tab(page, "Sales")
     expect(_figure(page, "revenue-gbp")).to_have_text("462.40 GBP", timeout=WAIT_MS)
     assert {

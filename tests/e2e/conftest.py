@@ -68,7 +68,7 @@ def pipeline(spark, empty_source_db, warehouse, tmp_path, monkeypatch):
     jobs = _script("ingest_totesys"), _script("transform_totesys"), _script("load_warehouse")
     enable = ["--job-bookmark-option", "job-bookmark-enable"]
 
-    def run_workflow():
+    def run_workflow(*load_arguments: str):
         jobs[0].main(["ingest", "--JOB_NAME", INGEST_JOB_NAME, "--ingestion-zone", ingestion,
                       "--source-secret-id", SOURCE_SECRET_ID, "--read-lag-seconds", "0",
                       "--catalog-database", "e2e_ingestion", *enable])
@@ -76,8 +76,9 @@ def pipeline(spark, empty_source_db, warehouse, tmp_path, monkeypatch):
                       "--processed-zone", processed, "--catalog-database", "e2e_processed",
                       *PROCESSED_CATALOG_ARGS, *enable])
         return jobs[2].main(["load", "--JOB_NAME", LOAD_JOB_NAME, "--processed-zone", processed,
-                             "--warehouse-secret-id", WAREHOUSE_SECRET_ID, "--catalog-database", "e2e_processed",
-                             *PROCESSED_CATALOG_ARGS, *enable])
+                             "--warehouse-secret-id", WAREHOUSE_SECRET_ID, "--ingestion-zone", ingestion,
+                             "--catalog-database", "e2e_processed", *PROCESSED_CATALOG_ARGS, *enable,
+                             *load_arguments])
 
     run_workflow.written = tmp_path  # everything the runs write: zones, catalog, JSON logs
     run_workflow.passwords = (reader.password, warehouse.password)

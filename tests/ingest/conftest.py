@@ -65,8 +65,8 @@ class IngestionHarness:
 
     def ingested_rows(self, table: str):
         """Every row of a table in the files of committed manifests (what downstream jobs read)."""
-        files = [self.zone.uri_of(key) for manifest in self.manifests()
-                 for key in manifest.tables.get(table).files if manifest.tables.get(table)]
+        files = [self.zone.uri_of(key) for manifest in self.manifests() if table in manifest.tables
+                 for key in manifest.tables[table].files]
         if not files:
             return []
         return self.spark.read.parquet(*files).collect()

@@ -139,3 +139,45 @@ def test_reconcile_now_without_an_enabled_bookmark_is_a_clear_argument_error(see
         seeded_ingestion.run("job-bookmark-disable", "--reconcile", "now")
     with pytest.raises(JobArgumentError, match="--reconcile must be one of"):
         seeded_ingestion.run("job-bookmark-enable", "--reconcile", "sometimes")
+
+
+def test_a_job_run_that_reconciled_counts_the_rows_it_reingested_in_its_rows_out(seeded_ingestion, tmp_path):
+    """`make status` and the dashboard's job runs: a run that reconciled first committed two runs, both count."""
+    import json
+
+    from totes.dashboard.job_runs import JobRunRecord, LocalJobRunLog
+    from totes.local.runner import LocalWorkflowRunner
+    from totes.local.workflow import load_workflow
+    from totes.settings import SOURCE_SECRET_ID
+
+    from tests.ingest.conftest import INGEST_SCRIPT
+
+    ingestion = seeded_ingestion
+    ingestion.run()
+    # For the reconciliation: an edit that keeps last_updated. For the delta after it: two payments paid.
+    ingestion.sql("UPDATE sales_order SET units_sold = units_sold + 1000 WHERE sales_order_id = 3")
+    ingestion.sql("UPDATE payment SET paid = NOT paid, last_updated = clock_timestamp() WHERE payment_id <= 2")
+    # The ingestion job alone, as the workflow starts it, asked to reconcile first.
+    arguments = {"--ingestion-zone": ingestion.zone.uri, "--source-secret-id": SOURCE_SECRET_ID,
+                 "--job-bookmark-option": "job-bookmark-enable", "--read-lag-seconds": "0", "--reconcile": "now"}
+    definition = {"name": "wf",
+                  "jobs": {"ingest": {"name": INGEST_JOB_NAME, "script": str(INGEST_SCRIPT), "max_retries": 0,
+                                      "arguments": arguments}},
+                  "triggers": [{"name": "start", "type": "ON_DEMAND", "actions": [{"job": "ingest"}]}]}
+    (tmp_path / "workflow.json").write_text(json.dumps(definition))
+    state_dir = tmp_path / "state"
+
+    workflow = load_workflow({}, tmp_path / "workflow.json")
+    (job_run,) = LocalWorkflowRunner(workflow, state_dir=state_dir).run().job_runs
+
+    assert job_run.JobRunState == "SUCCEEDED", job_run.ErrorMessage
+    reconciliation, delta = [m for m in ingestion.manifests() if m.glue_job_run_id == job_run.Id]
+    reconciled = reconciliation.tables["sales_order"].details
+    assert (reconciled["mode"], reconciled["changed"], reconciled["reingested"]) == ("reconcile", 1, 1)
+    assert delta.tables["payment"].rows == 2 and delta.tables["sales_order"].details["status"] == "unchanged"
+    assert {name: rows for name, rows in job_run.RowsOut.items() if rows} == {"sales_order": 1, "payment": 2}
+    assert job_run.RowsIn == job_run.RowsOut  # the ingestion reads what it writes
+    assert job_run.ManifestRunId == delta.run_id
+    # What `make status` and the dashboard read back: the job run log.
+    (record,) = LocalJobRunLog(state_dir / "job_runs.jsonl").recent_runs()
+    assert JobRunRecord.total(record.rows_out) == 3

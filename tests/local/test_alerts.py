@@ -184,3 +184,50 @@ def test_a_long_multi_line_error_is_kept_whole_and_stays_mailable(tmp_path):
     assert "error          Py4JJavaError: An error occurred while calling o123.save." in body
     assert "The whole error message:" in body and "Frame199(Frame.java:199)" in body and "x" * 2000 in body
     assert max(len(line) for line in path.read_bytes().splitlines()) <= 998
+
+
+# A transformation job as far as the runner sees it: commits a manifest whose fact carries a quality report of
+# 100 new rows, --held of them quarantined for a missing parent.
+QUALITY_MANIFEST = """
+import sys
+from totes.manifests import RunManifest, TableOutput, new_run_id, write_manifest
+from totes.transform.quality_report import RuleGroup, table_quality
+from totes.zones import ZoneStore
+args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+held = int(args["--held"])
+report = table_quality(("missing_value", "missing_parent"), [
+    RuleGroup(None, None, 100 - held), RuleGroup("missing_parent", None, held, ("sales_order_id 7: design_id 99 has no design row",))])
+tables = {"fact_sales_order": TableOutput("fact_sales_order", 100 - held, details={"quality": report.as_dict()})}
+write_manifest(ZoneStore.for_uri(args["--processed-zone"]), RunManifest(
+    job_name=args["--JOB_NAME"], run_id=new_run_id(), started_at="", finished_at="",
+    bookmark_option="job-bookmark-enable", glue_job_run_id=args["--JOB_RUN_ID"], tables=tables, inputs=[]))
+"""
+
+
+def _run_transform(tmp_path, held: int, **arguments: str):
+    tmp_path.mkdir(exist_ok=True)
+    workflow = chain_workflow(tmp_path, {"transform": QUALITY_MANIFEST},
+                              arguments={"--processed-zone": str(tmp_path / "zone"), "--held": str(held),
+                                         **arguments})
+    return LocalWorkflowRunner(workflow, state_dir=tmp_path / "state", event_bus=_bus(tmp_path)).run()
+
+
+def test_a_run_quarantining_more_than_its_share_alerts_with_its_report(tmp_path):
+    result = _run_transform(tmp_path, held=6, **{"--max-quarantine-share": "0.05"})
+
+    (run,) = result.job_runs
+    assert run.Quality["fact_sales_order"]["new_quarantined"] == 6
+    (message,) = _emails(tmp_path)
+    assert message["Subject"] == "[totesys] totesys-transform: 6.0% of new rows quarantined (max 5.0%)"
+    body = message.get_content()
+    assert "held back 6 of the 100 new rows it judged (6.0%)" in body
+    assert "missing_parent: 6 quarantined, e.g.\n      sales_order_id 7: design_id 99 has no design row" in body
+    assert re.fullmatch(r"\d{8}T\d{6}Z-totesys-transform-QUARANTINE-jr_[0-9a-f]{32}\.eml",
+                        next((tmp_path / "mail").iterdir()).name)
+
+
+def test_a_run_at_or_below_its_share_or_without_one_sends_no_quarantine_alert(tmp_path):
+    _run_transform(tmp_path / "at", held=5, **{"--max-quarantine-share": "0.05"})
+    _run_transform(tmp_path / "unset", held=50)
+
+    assert _emails(tmp_path / "at") == [] and _emails(tmp_path / "unset") == []

@@ -124,3 +124,37 @@ def test_the_status_command_runs_on_an_empty_local_folder(tmp_path):
     assert completed.stdout.startswith("Workflow totesys-etl: idle")
     assert "No job runs recorded yet" in completed.stdout
     assert f"Spark event logs: 0 application(s) in {tmp_path / 'spark-events'}" in completed.stdout
+
+
+def _quality(new_rows: int, held: int, released: int = 0) -> dict:
+    from totes.transform.quality_report import RuleGroup, table_quality
+
+    groups = [RuleGroup(None, None, new_rows - held),
+              RuleGroup("missing_parent", None, held, ("sales_order_id 7: design_id 99 has no design row",)),
+              RuleGroup(None, "missing_parent", released)]
+    report = table_quality(("missing_value", "missing_parent"), [group for group in groups if group.rows])
+    return {"fact_sales_order": report.as_dict()}
+
+
+def test_status_shows_the_latest_quality_report_against_the_configured_share(tmp_path):
+    workflow = _workflow(tmp_path)
+    workflow.jobs["transform"].arguments["--max-quarantine-share"] = "0.05"
+    log = JobRunLog(tmp_path / "state" / "job_runs.jsonl")
+    log.append(_run("transform", "SUCCEEDED", 30, 20.0, "wr_1", Quality=_quality(100, 10)))
+    log.append(_run("transform", "SUCCEEDED", 15, 20.0, "wr_2", Quality=_quality(50, 1, released=9)))
+    log.append(_run("transform", "SUCCEEDED", 1, 3.0, "wr_3"))  # nothing new: no report
+
+    text = workflow_status(workflow, tmp_path / "state", now=NOW)
+
+    section = text[text.index("Data quality of totesys-transform"):].splitlines()
+    assert section[0] == "Data quality of totesys-transform (a run alerts above 5.0% of its new rows quarantined):"
+    assert section[1] == ("  latest run jr_transform_wr_2 (2026-11-25 17:45:00 UTC): 1 of 50 new rows quarantined "
+                          "(2.0%), within the share; 1 of the last 2 runs were above it")
+    assert section[3].split() == ["fact_sales_order", "59", "58", "1", "9"]
+    assert section[4].split()[:5] == ["missing_parent", "59", "58", "1", "9"]
+    assert section[4].endswith("sales_order_id 7: design_id 99 has no design row")
+    assert "missing_value" not in text  # a rule that held and released nothing is left out
+
+
+def test_status_of_a_workflow_whose_jobs_keep_no_quality_report_has_no_quality_section(tmp_path):
+    assert "Data quality" not in workflow_status(_workflow(tmp_path), tmp_path / "state", now=NOW)

@@ -73,7 +73,7 @@ def test_each_job_gets_exactly_its_zones_secrets_databases_and_connection(derive
     assert derived["job_zones"] == {
         "ingest": ["ingestion"],
         "transform": ["ingestion", "processed"],
-        "load": ["processed"],
+        "load": ["ingestion", "processed"],  # the load reads the ingestion manifests for its freshness lag
     }
     assert derived["job_output_zone"] == {
         "ingest": "ingestion",

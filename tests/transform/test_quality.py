@@ -137,7 +137,7 @@ def test_a_row_breaking_two_rules_is_named_by_the_first_and_lists_both_reasons(s
 
 
 def test_an_unparsable_date_is_quarantined_as_unparsable_date_quoting_its_text(spark):
-    texts = ["2024-13-01", "2024-1-5", "05/11/2024", "2024-11-05T10:00", ""]
+    texts = ["2024-13-01", "2024-1-5", "05/11/2024", "2024-11-05T10:00"]
     verdicts = _verdicts(
         spark, "sales_order",
         *(good_row("sales_order", sales_order_id=key, agreed_delivery_date=text)
@@ -155,6 +155,35 @@ def test_an_unparsable_date_is_quarantined_as_unparsable_date_quoting_its_text(s
          "agreed_delivery_date is NULL; agreed_payment_date '2024-02-30' is not a YYYY-MM-DD date"),
     )
     assert_df_equality(verdicts, expected, ignore_nullable=True, transforms=any_row_order())
+
+
+def test_a_blank_in_a_not_null_text_column_is_quarantined_as_blank_value(spark):
+    # Staging trims, so only spaces are blank too; a blank date is blank, not also unparsable.
+    verdicts = _verdicts(
+        spark, "purchase_order",
+        good_row("purchase_order", purchase_order_id=1, item_code=""),
+        good_row("purchase_order", purchase_order_id=2, item_code="   "),
+        good_row("purchase_order", purchase_order_id=3, agreed_delivery_date=" ", item_quantity=-1),
+        good_row("purchase_order", purchase_order_id=4, item_code=" ZDOI5EA "),
+        good_row("purchase_order", purchase_order_id=5, item_code=None, agreed_payment_date=""),
+    )
+
+    expected = _expected(
+        spark, "purchase_order",
+        (1, "blank_value", "item_code is blank"),
+        (2, "blank_value", "item_code is blank"),
+        (3, "blank_value", "agreed_delivery_date is blank; item_quantity is negative (-1)"),
+        (4, None, None),
+        (5, "missing_value", "item_code is NULL; agreed_payment_date is blank"),
+    )
+    assert_df_equality(verdicts, expected, ignore_nullable=True, transforms=any_row_order())
+
+
+def test_a_blank_payment_date_is_blank_value(spark):
+    verdicts = _verdicts(spark, "payment", good_row("payment", payment_id=1, payment_date=""))
+
+    assert_df_equality(verdicts, _expected(spark, "payment", (1, "blank_value", "payment_date is blank")),
+                       ignore_nullable=True)
 
 
 def test_purchase_order_rules(spark):

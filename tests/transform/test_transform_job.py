@@ -246,11 +246,20 @@ def test_a_row_with_a_missing_parent_is_quarantined_then_released_when_the_paren
     quarantined, = transform.quarantine("sales_order")
     assert (quarantined.quarantine_rule, quarantined.quarantine_reason) == ("missing_parent",
                                                                            "design_id 99 has no design row")
+    held_report = held.tables["fact_sales_order"].details["quality"]
+    assert (held_report["checked"], held_report["quarantined"], held_report["new_quarantined"]) == (1, 1, 1)
+    assert held_report["rules"]["missing_parent"] == {
+        "checked": 1, "passed": 0, "quarantined": 1, "released": 0,
+        "examples": ["sales_order_id 3: design_id 99 has no design row"]}
     transform.ingest({"design": [(99, ts(6), "Granite", "/opt", "granite-20241104-abcd.json", ts(6))]})
     released = transform.run()
 
     assert released.tables["fact_sales_order"].rows == 1
     assert released.tables["fact_sales_order"].details["released"] == 1
+    released_report = released.tables["fact_sales_order"].details["quality"]
+    assert (released_report["checked"], released_report["passed"], released_report["released"],
+            released_report["new_checked"]) == (1, 1, 1, 0)
+    assert released_report["rules"]["missing_parent"]["released"] == 1
     assert transform.quarantine("sales_order") == []
     assert _keys(transform.table("fact_sales_order"), ["sales_order_id"]) == [(1,), (2,), (3,)]
 

@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
+from pyspark.sql.pandas.types import to_arrow_schema
 
 from totes import logs
 from totes.bookmarks import bookmark_key
@@ -47,9 +49,10 @@ from totes.settings import (
     WAREHOUSE_READONLY_SECRET_ID,
     WAREHOUSE_SECRET_ID,
 )
-from totes.star import STAR_TABLES, star_table
+from totes.star import STAR_TABLES, StarTable, star_table
 from totes.transform.facts import FACT_PARTITION_SPEC
 from totes.warehouse.database import connect
+from totes.warehouse.loader import BulkLoadPolicy, WarehouseLoader
 from totes.warehouse.migrations import migrate
 from totes.zones import ZoneStore
 
@@ -157,6 +160,21 @@ RUNS = {
     BAD_FK: {"fact_sales_order": SALES_ORDERS_BAD_FK},
 }
 PROCESSED_CATALOG = f"jdbc:{PROCESSED_CATALOG_SECRET_ID}"
+
+
+def arrow_rows(table: StarTable, rows: list[tuple]) -> pa.Table:
+    """Rows as the load job's Spark read hands them to the loader: the star schema's Arrow types."""
+    schema = to_arrow_schema(table.spark_schema)
+    return pa.Table.from_pylist([dict(zip(table.column_names, row)) for row in rows], schema=schema)
+
+
+def load_batch(credentials: DatabaseCredentials, batch: dict[StarTable, list[tuple]],
+               policy: BulkLoadPolicy = BulkLoadPolicy(), corrected_facts: frozenset[str] = frozenset()):
+    """One batch through the loader on its own (no Spark); the tables in the order given (load order)."""
+    data = {table.name: arrow_rows(table, rows) for table, rows in batch.items()}
+    with connect(credentials) as conn:
+        return WarehouseLoader(conn, policy).load(list(batch), lambda table: data[table.name], corrected_facts)
+
 
 
 def processed_catalog(zone_uri: str) -> ProcessedCatalog:

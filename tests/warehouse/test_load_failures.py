@@ -66,12 +66,15 @@ def test_a_foreign_key_violation_names_the_offending_keys_and_loads_nothing(load
         loaded_once.run()
 
     assert raised.value.orphans == [
-        OrphanKey("fact_sales_order", "sales_staff_id", 77, "dim_staff", 1),
-        OrphanKey("fact_sales_order", "design_id", 999, "dim_design", 3),
+        OrphanKey("fact_sales_order", "sales_staff_id", 77, "dim_staff", 1,
+                  "fact_sales_order_sales_staff_id_fkey"),
+        OrphanKey("fact_sales_order", "design_id", 999, "dim_design", 3, "fact_sales_order_design_id_fkey"),
     ]
     message = str(raised.value)
-    assert "fact_sales_order.design_id = 999 has no dim_design row (3 rows)" in message
-    assert "fact_sales_order.sales_staff_id = 77 has no dim_staff row (1 rows)" in message
+    assert ("fact_sales_order.design_id = 999 has no dim_design row (3 rows, foreign key "
+            "fact_sales_order_design_id_fkey)") in message
+    assert ("fact_sales_order.sales_staff_id = 77 has no dim_staff row (1 rows, foreign key "
+            "fact_sales_order_sales_staff_id_fkey)") in message
     assert _state(loaded_once) == before
 
 

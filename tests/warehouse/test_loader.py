@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import pyarrow as pa
 import pytest
-from pyspark.sql.pandas.types import to_arrow_schema
 
 from totes.star import DIM_CURRENCY, DIM_LOCATION, DIM_STAFF, StarTable
 from totes.warehouse.database import connect
 from totes.warehouse.errors import BatchInputError
-from totes.warehouse.loader import WarehouseLoader
 
-
-def _arrow(table: StarTable, rows: list[tuple]) -> pa.Table:
-    schema = to_arrow_schema(table.spark_schema)
-    return pa.Table.from_pylist([dict(zip(table.column_names, row)) for row in rows], schema=schema)
-
-
-def _load(credentials, batch: dict[StarTable, list[tuple]]):
-    data = {table.name: _arrow(table, rows) for table, rows in batch.items()}
-    with connect(credentials) as conn:
-        return WarehouseLoader(conn).load(list(batch), lambda table: data[table.name])
+from tests.warehouse.conftest import load_batch as _load
 
 
 def _rows(credentials, table: StarTable) -> list[tuple]:

@@ -21,6 +21,7 @@ import streamlit as st
 
 from totes.dashboard import charts, queries
 from totes.dashboard.config import DashboardConfig, DashboardConfigError
+from totes.dashboard.freshness import FreshnessSourceError, FreshnessView, format_lag, freshness_source, freshness_view
 from totes.dashboard.job_runs import (
     JobRunRecord,
     JobRunSourceError,
@@ -28,7 +29,9 @@ from totes.dashboard.job_runs import (
     freshness,
     job_run_source,
 )
+from totes.dashboard.quality import latest_report, quality_jobs, report_frame
 from totes.dashboard.warehouse import DashboardProblem, WarehouseSnapshot, load_snapshot
+from totes.transform.quality_report import format_share
 
 TABS = ("Sales", "Purchases", "Payments", "Pipeline health")
 DEFAULT_CURRENCY = "GBP"  # Terrific Totes keeps its books in pounds; the picker offers every currency present
@@ -320,6 +323,74 @@ def _rows_per_table(runs: list[JobRunRecord]) -> pd.DataFrame:
     )
 
 
+def render_quality(config: DashboardConfig, runs: list[JobRunRecord]) -> None:
+    """The latest data-quality report of each job that keeps one, against the share above which it alerts."""
+    for job_name, max_share in quality_jobs(config.name_prefix).items():
+        latest = latest_report(runs, job_name, max_share)
+        with st.container(key=f"quality-{job_name}"):
+            if latest is None:
+                st.caption(
+                    f"Data quality: no {job_name} run with a quality report "
+                    + ("(Glue's job run history has none: see the CloudWatch metrics of the namespace "
+                       "the job publishes to)." if config.job_runs_from_glue else "recorded yet.")
+                )
+                continue
+            quality = latest.quality
+            figure(
+                f"quarantine-share-{job_name}",
+                "Quarantined (latest transformation)",
+                format_share(quality.share),
+                help=f"Share of the new rows of {job_name} run {latest.run.run_id} held back by the quality "
+                f"rules; a run above {format_share(max_share)} alerts",
+            )
+            message = (
+                f"{quality.new_quarantined:,} of {quality.new_checked:,} new rows quarantined in run "
+                f"{latest.run.run_id} (ended {_utc(latest.run.completed_on)} UTC); alerts above "
+                f"{format_share(max_share)}."
+            )
+            if latest.exceeds:
+                st.warning(message)
+            else:
+                st.caption(message)
+            st.dataframe(report_frame(quality), hide_index=True)
+
+
+def cached_freshness(config: DashboardConfig, now: dt.datetime) -> tuple[str, FreshnessView] | None:
+    @st.cache_data(ttl=config.cache_seconds, show_spinner=False)
+    def view(job_runs: str, name_prefix: str, metric_namespace: str | None, minute: dt.datetime):
+        source = freshness_source(job_runs, name_prefix, metric_namespace)
+        return None if source is None else (source.describe(), freshness_view(source, now))
+
+    return view(config.job_runs, config.name_prefix, config.metric_namespace, now.replace(second=0, microsecond=0))
+
+
+def render_promise(config: DashboardConfig, now: dt.datetime) -> None:
+    """The freshness promise: the last load's lag against it, and the alarm's verdict."""
+    try:
+        found = cached_freshness(config, now)
+    except FreshnessSourceError as error:
+        found, problem = None, f"The freshness lag cannot be read: {error}"
+    else:
+        problem = None if found else (f"On AWS the page reads the freshness lag from CloudWatch: set "
+                                      f"TOTES_METRIC_NAMESPACE (<project>/<environment>) to show it.")
+    with st.container(key="freshness-promise"):
+        if found is None:
+            st.info(problem)
+            return
+        source, view = found
+        latest = view.verdict.latest
+        with figure_row():
+            figure("freshness-lag", f"Freshness lag (promise {view.promise.describe()})",
+                   format_lag(latest.lag) if latest else "none",
+                   help="How long a change committed in the source could wait before the last load made it "
+                        "visible in the warehouse (README, Freshness)")
+            figure("freshness-promise", "Freshness promise", "kept" if view.verdict.kept else "BROKEN",
+                   help="The CloudWatch alarm's rule: every load of the last promise-long period within the "
+                        "promise, and at least one load in it")
+        (st.caption if view.verdict.kept else st.error)(
+            f"{'Kept' if view.verdict.kept else 'Broken'}: {view.verdict.reason}. Lags from the {source}.")
+
+
 def render_health(config: DashboardConfig, snapshot: WarehouseSnapshot | None, now: dt.datetime) -> None:
     try:
         source, runs = cached_job_runs(config)
@@ -355,6 +426,7 @@ def render_health(config: DashboardConfig, snapshot: WarehouseSnapshot | None, n
             charts.format_count(len(failed)),
             help="FAILED, TIMEOUT, STOPPED or ERROR among the most recent runs of every job",
         )
+    render_promise(config, now)
     with st.container(key="freshness-details"):
         load = fresh.last_successful_load
         st.caption(
@@ -382,6 +454,8 @@ def render_health(config: DashboardConfig, snapshot: WarehouseSnapshot | None, n
             st.caption("No job's latest run failed." if runs else "No job runs recorded yet.")
     if not runs:
         return
+    st.subheader("Data quality")
+    render_quality(config, runs)
     frame = _runs_frame(recent, now)
     left, right = st.columns(2)
     with left:

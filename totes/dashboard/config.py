@@ -19,6 +19,8 @@ REFRESH_SECONDS_ENV = "TOTES_DASHBOARD_REFRESH_SECONDS"
 JOB_RUNS_ENV = "TOTES_DASHBOARD_JOB_RUNS"  # "glue", "local" or the path of a job_runs.jsonl
 # On AWS, whose jobs: <project>-<environment> (terraform output glue_job_names shows it), e.g. totesys-dev.
 NAME_PREFIX_ENV = "TOTES_NAME_PREFIX"
+# On AWS, the CloudWatch namespace of the jobs' metrics: <project>/<environment>, e.g. totesys/dev.
+METRIC_NAMESPACE_ENV = "TOTES_METRIC_NAMESPACE"
 
 DEFAULT_REFRESH_SECONDS = 60.0
 # Below this the page would spend its time re-querying; tests use 2 s.
@@ -36,6 +38,7 @@ class DashboardConfig:
     refresh_seconds: float = DEFAULT_REFRESH_SECONDS
     job_runs: str = "local"  # "glue" or the path of the local job run log
     name_prefix: str = settings.LOCAL_NAME_PREFIX
+    metric_namespace: str | None = None  # where the freshness lag is on AWS; None: the page cannot show it there
 
     @property
     def load_job_name(self) -> str:
@@ -75,4 +78,5 @@ class DashboardConfig:
             refresh_seconds=refresh,
             job_runs=job_runs if job_runs == "glue" else str(Path(job_runs)),
             name_prefix=env.get(NAME_PREFIX_ENV) or settings.LOCAL_NAME_PREFIX,
+            metric_namespace=env.get(METRIC_NAMESPACE_ENV) or None,
         )

@@ -51,6 +51,7 @@ class JobRunRecord:
     error_message: str | None = None
     rows_in: dict[str, int] | None = None  # per table; None where the source does not record rows (Glue)
     rows_out: dict[str, int] | None = None
+    quality: dict[str, dict] | None = None  # per fact table: a transformation run's data-quality report (local)
 
     def duration_seconds(self, now: dt.datetime) -> float | None:
         if self.state == RUNNING and self.started_on is not None:
@@ -126,6 +127,7 @@ def record_from_glue_shape(data: dict) -> JobRunRecord | None:
         error_message=data.get("ErrorMessage"),
         rows_in=_counts(data.get("RowsIn")),
         rows_out=_counts(data.get("RowsOut")),
+        quality=data.get("Quality") if isinstance(data.get("Quality"), dict) else None,
     )
 
 

@@ -27,6 +27,10 @@ class JobArgumentError(IngestionError, ValueError):
     """A job argument has a value the job cannot use."""
 
 
+class RewindRefusedError(JobArgumentError):
+    """A rewind's window cannot be read safely (invalid, in the future, beyond what was ingested); nothing ran."""
+
+
 def java_root_cause(error: BaseException) -> str:
     """The innermost Java exception message of a Py4J error, else ``str(error)``'s first line."""
     java_exception = getattr(error, "java_exception", None)

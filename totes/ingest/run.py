@@ -167,6 +167,38 @@ class SourceReader:
         return {row["table_name"] for row in self.catalog_rows(windows_with_rows_query(windows, excluded))}
 
 
+def write_table(spark: SparkSession, reader: SourceReader, zone: ZoneStore, table: SourceTable,
+                rows_df: DataFrame, prefix: str):
+    """Write a table's rows; the source is read lazily right here, so its failures surface here too.
+
+    A Spark failure is re-raised as what it is: the source gone (a restart, a dropped connection) or the
+    zone refusing the write (no space, no permission), naming the table, not as a 13 kB Py4J trace.
+    """
+    try:
+        return write_parquet(spark, rows_df, zone, prefix)
+    except Exception as error:  # noqa: BLE001 - re-raised with what failed
+        if not is_java_error(error):
+            raise
+        cause = scrub(java_root_cause(error), reader.credentials.password)
+        if "PSQLException" in cause or "SQLException" in cause:
+            raise SourceUnavailableError(f"lost the source database {reader.credentials.describe()} "
+                                         f"while reading {table.name}: {cause}") from None
+        raise ZoneWriteError(f"cannot write {table.name} to {zone.uri_of(prefix)}: {cause}") from None
+
+
+def check_types(table: SourceTable, source_df: DataFrame) -> None:
+    """Refuse a read whose Spark types differ from the ingestion contract (a column retyped in the source)."""
+    expected = {field.name: field.dataType for field in expected_spark_schema(table).fields}
+    actual = {field.name: field.dataType for field in source_df.schema.fields}
+    problems = [
+        f"{table.name}.{name} reads as {actual.get(name)}, expected {data_type}"
+        for name, data_type in expected.items()
+        if actual.get(name) != data_type
+    ]
+    if problems:
+        raise SchemaDriftError("source types changed: " + "; ".join(problems))
+
+
 @dataclass
 class TableResult:
     table: str
@@ -297,13 +329,13 @@ class IngestionRun:
             partitions = self.read_partitions if window.is_full else 1
             source_df = self.reader.query(window_query(table, window, excluded or ()), table.name,
                                           table.primary_key, partitions)
-            self._check_types(table, source_df)
+            check_types(table, source_df)
             new_versions_df = source_df
             if recent_outputs and excluded is None:
                 new_versions_df = self._drop_already_ingested(table, source_df, window, recent_outputs).coalesce(1)
             prefix = f"{table.name}/ingest_date={ingest_date}/run_id={self.run_id}"
             # Counted from the parquet footers just written: no second read of the source.
-            written = self._write(table, new_versions_df, prefix)
+            written = write_table(self.spark, self.reader, self.zone, table, new_versions_df, prefix)
             rows, files = written.rows, written.files
         result = TableResult(table.name, window, rows=rows, files=files)
         result.seconds = round(time.monotonic() - started, 3)
@@ -312,34 +344,6 @@ class IngestionRun:
                   window=window.to_dict(), files=len(files), seconds=result.seconds,
                   **({} if read else {"read": "skipped, no row in the window"}))
         return result
-
-    def _write(self, table: SourceTable, rows_df: DataFrame, prefix: str):
-        """Write a table's rows; the source is read lazily right here, so its failures surface here too.
-
-        A Spark failure is re-raised as what it is: the source gone (a restart, a dropped connection) or the
-        zone refusing the write (no space, no permission), naming the table, not as a 13 kB Py4J trace.
-        """
-        try:
-            return write_parquet(self.spark, rows_df, self.zone, prefix)
-        except Exception as error:  # noqa: BLE001 - re-raised with what failed
-            if not is_java_error(error):
-                raise
-            cause = scrub(java_root_cause(error), self.reader.credentials.password)
-            if "PSQLException" in cause or "SQLException" in cause:
-                raise SourceUnavailableError(f"lost the source database {self.reader.credentials.describe()} "
-                                             f"while reading {table.name}: {cause}") from None
-            raise ZoneWriteError(f"cannot write {table.name} to {self.zone.uri_of(prefix)}: {cause}") from None
-
-    def _check_types(self, table: SourceTable, source_df: DataFrame) -> None:
-        expected = {field.name: field.dataType for field in expected_spark_schema(table).fields}
-        actual = {field.name: field.dataType for field in source_df.schema.fields}
-        problems = [
-            f"{table.name}.{name} reads as {actual.get(name)}, expected {data_type}"
-            for name, data_type in expected.items()
-            if actual.get(name) != data_type
-        ]
-        if problems:
-            raise SchemaDriftError("source types changed: " + "; ".join(problems))
 
     def _recent_outputs_of(self, table: SourceTable) -> list[dict]:
         """The outputs of earlier runs that a window of this run may overlap: the bookmark's and those of runs

@@ -1,9 +1,9 @@
-"""Command line of the local runtime: ``python -m totes.local run | schedule | status | reset-bookmarks``.
+"""Command line of the local runtime: ``python -m totes.local run | schedule | rewind | status | reset-bookmarks``.
 
-``make run``, ``make schedule``, ``make status`` and ``make reset-bookmarks`` call this; the console gets
-short readable lines, and the JSON lines CloudWatch would get go to ``.local/logs/pipeline.jsonl``. Runs keep
-Spark event logs in ``.local/spark-events`` for the Spark history UI (``make spark-ui``), as Glue's Spark UI
-does.
+``make run``, ``make schedule``, ``make rewind``, ``make status`` and ``make reset-bookmarks`` call this; the
+console gets short readable lines, and the JSON lines CloudWatch would get go to ``.local/logs/pipeline.jsonl``.
+Runs keep Spark event logs in ``.local/spark-events`` for the Spark history UI (``make spark-ui``), as Glue's
+Spark UI does.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from pathlib import Path
 
 from totes import logs, settings
 from totes.bookmarks import reset_bookmark
+from totes.ingest.errors import RewindRefusedError
+from totes.ingest.rewind import RewindRequest
 from totes.local.runner import (
     LOCAL_STATE_DIR,
     RUNNER_LOG_NAME,
@@ -33,7 +35,7 @@ from totes.local.schedule import DEFAULT_INTERVAL_SECONDS, Schedule, between_run
 from totes.local.spark import get_local_spark
 from totes.local.status import DEFAULT_LIMIT, workflow_status
 from totes.local.summary import format_run_summary
-from totes.local.workflow import Workflow, load_workflow, local_workflow_variables
+from totes.local.workflow import Trigger, Workflow, load_workflow, local_workflow_variables
 from totes.zones import ZoneStore
 
 logger = logging.getLogger("totes.local")
@@ -88,6 +90,47 @@ def command_run(args) -> int:
             result = _run_and_summarise(runner)
         except WorkflowAlreadyRunningError as error:
             logger.error(str(error))
+            return 2
+    return 0 if result.succeeded else 1
+
+
+def rewind_workflow(workflow: Workflow, job_name: str, table: str, from_text: str, to_text: str = "",
+                    downstream: bool = True) -> Workflow:
+    """The workflow run of ``make rewind``: the ingestion job with the rewind's arguments (what
+    ``aws glue start-job-run --arguments`` gives it on AWS), then, with ``downstream``, the transformation and the
+    load as after any ingestion run; they take the rewind's run as ordinary input.
+
+    Refuses, before anything starts, a job that is not the ingestion job and a window no clock makes valid.
+    """
+    ingest = workflow.jobs["ingest"]
+    if job_name != ingest.name:
+        raise RewindRefusedError(f"rewind refused: only the ingestion job {ingest.name} rewinds, not {job_name!r}; "
+                                 "the transformation and the load take its run as ordinary input")
+    RewindRequest.parse(table, from_text, to_text)
+    arguments = {**ingest.arguments, "--rewind-table": table, "--rewind-from": from_text}
+    if to_text:
+        arguments["--rewind-to"] = to_text
+    # Someone is waiting for the answer: a refused or failed rewind is reported at once, not retried.
+    jobs = {**workflow.jobs, "ingest": dataclasses.replace(ingest, arguments=arguments, max_retries=0)}
+    start = Trigger(name="rewind", type="ON_DEMAND", actions=["ingest"])
+    downstream_triggers = [trigger for trigger in workflow.triggers if trigger.type == "CONDITIONAL"]
+    return dataclasses.replace(workflow, jobs=jobs, triggers=[start, *(downstream_triggers if downstream else [])])
+
+
+def command_rewind(args) -> int:
+    stop = StopRequest(finish_current_run=False)
+    runner = _runner(stop)
+    try:
+        runner.workflow = rewind_workflow(runner.workflow, args.job or runner.workflow.jobs["ingest"].name,
+                                          args.table, args.from_time, args.to_time or "", args.downstream)
+    except RewindRefusedError as error:
+        logger.error(str(error))
+        return 2
+    with stop.signals_handled():
+        try:
+            result = _run_and_summarise(runner)
+        except WorkflowAlreadyRunningError as error:
+            logger.error(f"rewind refused: {error}")
             return 2
     return 0 if result.succeeded else 1
 
@@ -169,6 +212,18 @@ def main(argv: list[str] | None = None) -> int:
     schedule.add_argument("--seed", type=int, help="first simulator seed (default: random)")
     schedule.add_argument("--timeout-seconds", type=_positive_float, help=timeout_help)
     schedule.set_defaults(func=command_schedule)
+
+    rewind = commands.add_parser(
+        "rewind", help="read one table's rows of a past window again, then transform and load (README, Rewind)")
+    rewind.add_argument("--job", help="the ingestion job's name (default: the workflow's ingestion job)")
+    rewind.add_argument("--table", required=True, help="the source table, e.g. payment")
+    rewind.add_argument("--from", dest="from_time", required=True,
+                        help="read rows with last_updated from this time, e.g. '2024-11-01 00:00' (source clock)")
+    rewind.add_argument("--to", dest="to_time",
+                        help="up to this time, inclusive (default: what the bookmark has ingested)")
+    rewind.add_argument("--no-downstream", dest="downstream", action="store_false",
+                        help="stop after the ingestion; the next workflow run transforms and loads it")
+    rewind.set_defaults(func=command_rewind)
 
     status = commands.add_parser("status", help="recent job runs, the bookmarks and the data freshness")
     status.add_argument("--limit", type=_positive_int, default=DEFAULT_LIMIT, help="how many recent job runs")

@@ -16,6 +16,11 @@ Why moto's matcher: EventBridge's ``TestEventPattern`` API cannot run here and m
 it, but moto's ``EventPattern`` implements the pattern language (exact values, prefix, suffix, anything-but,
 numeric, exists, $or) that its ``put_events`` uses; writing a second matcher would test nothing.
 
+Quarantine share: a transformation run that held back more than its job's ``--max-quarantine-share`` of its new
+rows (``totes.transform.quality_report``) alerts too, from :meth:`LocalEventBus.publish_quality`, which the
+runner calls for every job run that ends; on AWS the CloudWatch alarm on the job's share metric does this
+(monitoring.tf). Each such run sends one e-mail, with the run's report (rules, counts, example reasons).
+
 Severity: Glue's events carry INFO for SUCCEEDED and ERROR for FAILED (captured events); TIMEOUT is a failure
 and gets ERROR, STOPPED gets WARN (not documented; no rule here matches on severity).
 """
@@ -37,6 +42,12 @@ from typing import TYPE_CHECKING
 from totes import settings
 from totes.local.workflow import EVENT_PATTERN_FILE, failure_event_pattern, load_workflow, local_workflow_variables
 from totes.logs import log_event
+from totes.transform.quality_report import (
+    MAX_QUARANTINE_SHARE_ARGUMENT,
+    RunQuality,
+    format_share,
+    max_quarantine_share,
+)
 
 if TYPE_CHECKING:
     from totes.local.runner import JobRun
@@ -230,17 +241,75 @@ class LocalEventBus:
         log_event(logger, f"alert email written to {path}", logging.WARNING, job_name=job_run.JobName,
                   job_run_id=job_run.Id, status=job_run.JobRunState, file=str(path))
         if self.smtp_host:
-            self._send(message)
+            send_email(message, self.smtp_host, self.smtp_port)
         return path
 
-    def _send(self, message: EmailMessage) -> None:
-        try:
-            with smtplib.SMTP(self.smtp_host, self.smtp_port, timeout=10) as smtp:
-                smtp.send_message(message)
-        except (OSError, smtplib.SMTPException) as error:
-            # The .eml is written already; an unreachable mail sink must not change the pipeline's outcome.
-            log_event(logger, "alert not sent over SMTP (the .eml file has it)", logging.WARNING,
-                      smtp=f"{self.smtp_host}:{self.smtp_port}", error=f"{type(error).__name__}: {error}")
+
+    def publish_quality(self, job_run: JobRun, arguments: dict[str, str]) -> Path | None:
+        """Alert when the run's quarantine share is above its job's ``--max-quarantine-share``; returns the
+        .eml file, or None (the job has no such argument, or its run kept below the share)."""
+        if MAX_QUARANTINE_SHARE_ARGUMENT not in arguments or not job_run.Quality:
+            return None
+        max_share = max_quarantine_share(arguments[MAX_QUARANTINE_SHARE_ARGUMENT])
+        quality = RunQuality.of_details({table: {"quality": report} for table, report in job_run.Quality.items()})
+        if not quality.exceeds(max_share):
+            return None
+        message = quarantine_alert_email(job_run, quality, max_share)
+        self.mail_dir.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.fromisoformat(job_run.CompletedOn or job_run.StartedOn).strftime("%Y%m%dT%H%M%SZ")
+        path = self.mail_dir / _safe(f"{stamp}-{job_run.JobName}-QUARANTINE-{job_run.Id}.eml")
+        path.write_bytes(message.as_bytes())
+        log_event(logger, f"quarantine alert written to {path}", logging.WARNING, job_name=job_run.JobName,
+                  job_run_id=job_run.Id, quarantine_share=round(quality.share, 4), max_quarantine_share=max_share,
+                  file=str(path))
+        if self.smtp_host:
+            send_email(message, self.smtp_host, self.smtp_port)
+        return path
+
+
+def send_email(message: EmailMessage, smtp_host: str, smtp_port: int) -> None:
+    """Send an alert whose .eml is written already to the SMTP sink."""
+    try:
+        with smtplib.SMTP(smtp_host, smtp_port, timeout=10) as smtp:
+            smtp.send_message(message)
+    except (OSError, smtplib.SMTPException) as error:
+        # The .eml is written already; an unreachable mail sink must not change the pipeline's outcome.
+        log_event(logger, "alert not sent over SMTP (the .eml file has it)", logging.WARNING,
+                  smtp=f"{smtp_host}:{smtp_port}", error=f"{type(error).__name__}: {error}")
+
+
+def quarantine_alert_email(job_run: JobRun, quality: RunQuality, max_share: float,
+                           recipient: str | None = None) -> EmailMessage:
+    """The alert of a run whose quarantine share is above the configured one: the share, and per table and
+    rule what was held back, with example reasons."""
+    message = EmailMessage()
+    # Short enough for one header line: a folded Subject reads back with a leading space.
+    message["Subject"] = (f"[totesys] {job_run.JobName}: {format_share(quality.share)} of new rows quarantined "
+                          f"(max {format_share(max_share)})")
+    message["From"] = DEFAULT_SENDER
+    message["To"] = recipient or os.environ.get(ALERT_TO_ENV, DEFAULT_RECIPIENT)
+    message["Date"] = format_datetime(dt.datetime.fromisoformat(job_run.CompletedOn or job_run.StartedOn))
+    message["Message-ID"] = make_msgid(domain="totesys.local")
+    message["X-Totes-Job-Run-Id"] = job_run.Id
+    lines = [f"Job run {job_run.Id} of {job_run.JobName} held back {quality.new_quarantined:,} of the "
+             f"{quality.new_checked:,} new rows it judged ({format_share(quality.share)}); the configured "
+             f"share is {format_share(max_share)} ({MAX_QUARANTINE_SHARE_ARGUMENT}, workflow/workflow.json).", ""]
+    for table, report in quality.tables.items():
+        lines.append(f"  {table}: {report.checked:,} checked, {report.passed:,} passed, "
+                     f"{report.quarantined:,} quarantined, {report.released:,} released")
+        for rule, counts in report.rules.items():
+            if counts.quarantined:
+                lines.append(f"    {rule}: {counts.quarantined:,} quarantined, e.g.")
+                lines += [f"      {example}" for example in counts.examples]
+    lines += ["", "What to look at:",
+              _bullet("The held rows, with rule and reason, are in the processed zone's quarantine/<table> "
+                      "folder of the run; every run judges them again, and a row whose problem is fixed in the "
+                      "source (or whose parent arrives) is released into the facts."),
+              _bullet("Many rows held by one rule at once is usually a source or contract change, not a typo: "
+                      "missing_parent for a lookup table that was not ingested, unknown_currency for a new code."),
+              _bullet("The report of every run:"), "      make status"]
+    message.set_content("\n".join(lines) + "\n", cte="8bit")
+    return message
 
 
 def default_event_bus(local_dir: Path = settings.LOCAL_DIR) -> LocalEventBus:

@@ -21,7 +21,9 @@ Glue's rules, as the runner keeps them:
 
 Every attempt is recorded in ``job_runs.jsonl`` in Glue's GetJobRun shape, plus the rows in and out per table
 read from the run's committed manifest; every workflow run in ``workflow_runs.jsonl`` (GetWorkflowRun shape).
-Every attempt that ends is published as an EventBridge "Glue Job State Change" event (``totes.local.alerts``).
+Every attempt that ends is published as an EventBridge "Glue Job State Change" event (``totes.local.alerts``),
+and its data-quality report (``Quality``) alerts when its quarantine share is above the job's
+``--max-quarantine-share``, as the CloudWatch alarm does on AWS.
 """
 
 from __future__ import annotations
@@ -48,10 +50,12 @@ from totes import logs, settings
 from totes.local.workflow import JobDefinition, Trigger, Workflow, load_workflow, local_workflow_variables
 from totes.logs import log_event
 from totes.manifests import RunManifest, list_manifests
+from totes.transform.quality_report import QUALITY_DETAILS
 from totes.zones import ZoneStore
 
 if TYPE_CHECKING:
     from totes.local.alerts import LocalEventBus
+    from totes.local.freshness_alarm import LocalFreshnessAlarm
 
 logger = logging.getLogger("totes.local")
 
@@ -60,6 +64,8 @@ RUNNER_LOG_NAME = "local-workflow"
 LOCAL_STATE_DIR = settings.LOCAL_DIR / "state"  # job and workflow run records, events, the workflow lock
 # How long an interrupted script may take to unwind before the runner gives up waiting for it.
 DEFAULT_STOP_GRACE_SECONDS = 30.0
+# How often the freshness rule is evaluated while a job runs (a job that hangs breaks the promise meanwhile).
+FRESHNESS_CHECK_SECONDS = 60.0
 _POLL_SECONDS = 0.05
 
 
@@ -103,10 +109,11 @@ class JobRun:
     TriggerName: str | None = None
     PreviousRunId: str | None = None
     Timeout: float | None = None  # minutes, as GetJobRun
-    ManifestRunId: str | None = None  # the run id of the manifest the run committed
+    ManifestRunId: str | None = None  # the run id of the (last) manifest the run committed
     RowsIn: dict[str, int] | None = None  # per table, see rows_in()
     RowsOut: dict[str, int] | None = None  # per table, see rows_out()
     OutputDetails: dict[str, dict] | None = None  # per table: the scalar TableOutput.details
+    Quality: dict[str, dict] | None = None  # per fact table: the data-quality report of a transformation run
 
     @classmethod
     def from_dict(cls, data: dict) -> "JobRun":
@@ -217,6 +224,18 @@ class WorkflowRunLog(_JsonLinesLog):
 
 def lock_path(state_dir: Path, workflow_name: str) -> Path:
     return state_dir / f"{workflow_name}.lock"
+
+
+@contextlib.contextmanager
+def workflow_lock(state_dir: Path, workflow_name: str, refusal: str):
+    """Hold the lock a workflow run holds (in any process), or raise WorkflowAlreadyRunningError(refusal)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_path(state_dir, workflow_name), "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WorkflowAlreadyRunningError(refusal) from None
+        yield
 
 
 def workflow_is_running(state_dir: Path, workflow_name: str) -> bool:
@@ -349,17 +368,17 @@ def zone_uris(job: JobDefinition) -> list[str]:
     return [value for key, value in job.arguments.items() if key.endswith("-zone")]
 
 
-def committed_manifest(job: JobDefinition, job_run: JobRun) -> RunManifest | None:
-    """The manifest the job run committed, found by its Glue job run id in the job's zones.
+def committed_manifests(job: JobDefinition, job_run: JobRun) -> list[RunManifest]:
+    """The manifests the job run committed, in run order, found by its Glue job run id in the job's zones.
 
-    An ingestion job run that reconciled first committed two runs: the last one (the delta) is reported.
+    Mostly one; an ingestion job run that reconciled first committed two: the reconciliation, then the delta.
     """
     # Manifest run ids sort by time: only those started after the job run can be its own.
     after = dt.datetime.fromisoformat(job_run.StartedOn).strftime("%Y%m%dT%H%M%S")
     own = [manifest for uri in zone_uris(job)
            for manifest in list_manifests(ZoneStore.for_uri(uri), job.name, after_run_id=after)
            if manifest.glue_job_run_id == job_run.Id]
-    return own[-1] if own else None
+    return sorted(own, key=lambda manifest: manifest.run_id)
 
 
 def input_manifests(job: JobDefinition, manifest: RunManifest) -> list[RunManifest]:
@@ -403,6 +422,15 @@ def rows_in(manifest: RunManifest, inputs: list[RunManifest], reads_external_sou
     return totals
 
 
+def _added(counts: list[dict[str, int]]) -> dict[str, int]:
+    """Rows per table over the runs one job run committed (a reconciliation's re-ingested, a delta's)."""
+    totals: dict[str, int] = {}
+    for per_table in counts:
+        for name, rows in per_table.items():
+            totals[name] = totals.get(name, 0) + rows
+    return totals
+
+
 def _scalar_details(details: dict) -> dict:
     return {key: value for key, value in details.items() if isinstance(value, (str, int, float, bool))}
 
@@ -430,14 +458,16 @@ class LocalWorkflowRunner:
     ``timeout_seconds`` overrides the definition's ``timeout_minutes`` (one value for every job, or a mapping
     by job key or job name), for tests and demos. ``session`` is called with the workflow run id once the
     run holds the lock and returns a context manager around the run (the CLI starts the shared SparkSession
-    there). ``event_bus`` receives every job run that ends (alerts).
+    there). ``event_bus`` receives every job run that ends (alerts). ``freshness_alarm`` is evaluated after
+    every workflow run and while a job runs (``totes.local.freshness_alarm``).
     """
 
     def __init__(self, workflow: Workflow, state_dir: Path = LOCAL_STATE_DIR,
                  run_script=run_job_script, *, event_bus: LocalEventBus | None = None,
                  timeout_seconds: float | dict[str, float] | None = None, stop: StopRequest | None = None,
                  session: Callable[[str], contextlib.AbstractContextManager] | None = None,
-                 stop_grace_seconds: float = DEFAULT_STOP_GRACE_SECONDS):
+                 stop_grace_seconds: float = DEFAULT_STOP_GRACE_SECONDS,
+                 freshness_alarm: LocalFreshnessAlarm | None = None):
         self.workflow = workflow
         self.state_dir = state_dir
         self.run_script = run_script
@@ -449,24 +479,20 @@ class LocalWorkflowRunner:
         self.job_run_log = JobRunLog(state_dir / "job_runs.jsonl")
         self.workflow_run_log = WorkflowRunLog(state_dir / "workflow_runs.jsonl")
         self._abandoned: list[tuple[str, threading.Thread]] = []
+        self.freshness_alarm = freshness_alarm
+        self._freshness_checked = time.monotonic()
 
     @contextlib.contextmanager
     def _exclusive(self):
-        self.state_dir.mkdir(parents=True, exist_ok=True)
         self._abandoned = [(run_id, thread) for run_id, thread in self._abandoned if thread.is_alive()]
         if self._abandoned:
             raise WorkflowAlreadyRunningError(
                 f"job run {self._abandoned[0][0]} was stopped but its script has not ended yet; "
                 f"workflow {self.workflow.name} does not start again until it has"
             )
-        with open(lock_path(self.state_dir, self.workflow.name), "w") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise WorkflowAlreadyRunningError(
-                    f"workflow {self.workflow.name} is already running (max_concurrent_runs = "
-                    f"{self.workflow.max_concurrent_runs}); this run was not started"
-                ) from None
+        with workflow_lock(self.state_dir, self.workflow.name,
+                           f"workflow {self.workflow.name} is already running (max_concurrent_runs = "
+                           f"{self.workflow.max_concurrent_runs}); this run was not started"):
             yield
 
     def timeout_of(self, job: JobDefinition) -> float:
@@ -503,6 +529,7 @@ class LocalWorkflowRunner:
                 status = SUCCEEDED if result.succeeded else (STOPPED if stopped else FAILED)
                 log_event(logger, "workflow run finished", workflow_run_id=workflow_run_id, status=status,
                           states=states)
+                self._check_freshness()
             return result
 
     def _run_chain(self, start: Trigger, workflow_run_id: str, states: dict[str, str],
@@ -571,6 +598,7 @@ class LocalWorkflowRunner:
                   status=job_run.JobRunState, seconds=job_run.ExecutionTime, error=job_run.ErrorMessage)
         if self.event_bus is not None:
             self.event_bus.publish_job_run(job_run, workflow_name=self.workflow.name)
+            self.event_bus.publish_quality(job_run, job.arguments)
         return job_run
 
     def _wait_for(self, thread: _JobThread, job: JobDefinition, job_run_id: str,
@@ -583,6 +611,8 @@ class LocalWorkflowRunner:
                 thread.join(_POLL_SECONDS)
             except KeyboardInterrupt:  # SIGINT while PySpark's handler is in place instead of ours
                 self.stop.stop_now("interrupted")
+            if time.monotonic() - self._freshness_checked >= FRESHNESS_CHECK_SECONDS:
+                self._check_freshness()
             if interruption is None:
                 if time.monotonic() >= deadline:
                     interruption = JobRunTimeout
@@ -602,6 +632,16 @@ class LocalWorkflowRunner:
                           seconds=self.stop_grace_seconds)
                 return interruption, True
         return interruption, False
+
+    def _check_freshness(self) -> None:
+        self._freshness_checked = time.monotonic()
+        if self.freshness_alarm is None:
+            return
+        try:
+            self.freshness_alarm.evaluate()
+        except (OSError, ValueError, KeyError) as error:
+            # An unreadable record must not change the outcome of the run that just ended.
+            log_event(logger, "freshness rule not evaluated", logging.ERROR, error=f"{type(error).__name__}: {error}")
 
     @staticmethod
     def _cancel_spark_jobs(job_group: str) -> None:
@@ -631,15 +671,20 @@ class LocalWorkflowRunner:
         return message
 
     def _record_outputs(self, job: JobDefinition, job_run: JobRun) -> None:
-        manifest = committed_manifest(job, job_run)
-        if manifest is None:
+        manifests = committed_manifests(job, job_run)
+        if not manifests:
             return
         reads_external_source = job_run.TriggerName == self.workflow.start_trigger.name
+        # Rows count over every run the job run committed; the last (the delta) names the run and its details.
+        manifest = manifests[-1]
         job_run.ManifestRunId = manifest.run_id
-        job_run.RowsOut = rows_out(manifest)
-        job_run.RowsIn = rows_in(manifest, input_manifests(job, manifest), reads_external_source)
+        job_run.RowsOut = _added([rows_out(each) for each in manifests])
+        job_run.RowsIn = _added([rows_in(each, input_manifests(job, each), reads_external_source)
+                                 for each in manifests])
         job_run.OutputDetails = {name: _scalar_details(output.details)
                                  for name, output in manifest.tables.items()}
+        job_run.Quality = {name: output.details[QUALITY_DETAILS] for name, output in manifest.tables.items()
+                           if QUALITY_DETAILS in output.details} or None
 
 
 def _statistics(states: dict[str, str]) -> dict:
@@ -655,10 +700,13 @@ def _statistics(states: dict[str, str]) -> dict:
 
 
 def default_runner(**options) -> LocalWorkflowRunner:
-    """The runner of the project's workflow on the local stack, with failure alerts into ``.local/mail``."""
+    """The runner of the project's workflow on the local stack, with failure and freshness alerts into
+    ``.local/mail``."""
     from totes.local.alerts import default_event_bus
+    from totes.local.freshness_alarm import default_freshness_alarm
 
     options.setdefault("event_bus", default_event_bus())
+    options.setdefault("freshness_alarm", default_freshness_alarm())
     return LocalWorkflowRunner(load_workflow(local_workflow_variables()), **options)
 
 

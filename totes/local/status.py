@@ -2,8 +2,10 @@
 
 Recent job runs (state, start, duration, rows in and out, error), the current bookmark of each job, and how
 fresh the data is: time since the last SUCCEEDED run of the workflow's last job (the warehouse load) and since
-the last workflow run in which every job succeeded. Everything is read from files the runs leave behind: the
-job and workflow run records in ``.local/state`` and the bookmark JSON in the zones.
+the last workflow run in which every job succeeded, and the freshness promise: the lag of the recent loads
+against it, judged by the alarm's rule (``totes.freshness``). Everything is read from files the runs leave
+behind: the job and workflow run records in ``.local/state``, the bookmark JSON and the load's freshness records
+in the zones.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from totes.bookmarks import bookmark_key
+from totes.freshness import FreshnessPromise, LoadFreshness, judge, lag_distribution
 from totes.local.runner import (
     RUNNING,
     SUCCEEDED,
@@ -25,6 +28,13 @@ from totes.local.runner import (
     zone_uris,
 )
 from totes.local.workflow import Workflow
+from totes.transform.quality_report import (
+    MAX_QUARANTINE_SHARE_ARGUMENT,
+    QUALITY_DETAILS,
+    RunQuality,
+    format_share,
+    max_quarantine_share,
+)
 from totes.zones import ZoneStore
 
 DEFAULT_LIMIT = 10
@@ -161,6 +171,42 @@ def _bookmarks_section(bookmarks: list[JobBookmarkView]) -> list[str]:
     return lines
 
 
+def _quality_section(workflow: Workflow, job_runs: list[JobRun], limit: int) -> list[str]:
+    """The data-quality report of the latest run of each job that keeps one, against the job's share."""
+    lines = []
+    for job in workflow.jobs.values():
+        if MAX_QUARANTINE_SHARE_ARGUMENT not in job.arguments:
+            continue
+        max_share = max_quarantine_share(job.arguments[MAX_QUARANTINE_SHARE_ARGUMENT])
+        reported = [run for run in job_runs if run.JobName == job.name and run.Quality]
+        label = f"Data quality of {job.name} (a run alerts above {format_share(max_share)} of its new rows " \
+                f"quarantined):"
+        if not reported:
+            lines += [label, "  no run has reported yet"]
+            continue
+        latest = max(reported, key=lambda run: run.StartedOn)
+        quality = RunQuality.of_details({table: {QUALITY_DETAILS: report} for table, report in latest.Quality.items()})
+        recent = sorted(reported, key=lambda run: run.StartedOn)[-limit:]
+        above = sum(RunQuality.of_details({t: {QUALITY_DETAILS: r} for t, r in run.Quality.items()}).exceeds(max_share)
+                    for run in recent)
+        verdict = "ABOVE the share" if quality.exceeds(max_share) else "within the share"
+        lines += [label,
+                  f"  latest run {latest.Id} ({_utc(latest.StartedOn)} UTC): {quality.new_quarantined:,} of "
+                  f"{quality.new_checked:,} new rows quarantined ({format_share(quality.share)}), {verdict}; "
+                  f"{above} of the last {len(recent)} runs were above it",
+                  f"  {'table / rule':<28} {'checked':>9} {'passed':>9} {'quarantined':>11} {'released':>9}  "
+                  f"examples"]
+        for table, report in quality.tables.items():
+            lines.append(f"  {table:<28} {report.checked:>9,} {report.passed:>9,} {report.quarantined:>11,} "
+                         f"{report.released:>9,}")
+            for rule, counts in report.rules.items():
+                if counts.quarantined or counts.released:
+                    example = counts.examples[0] if counts.examples else ""
+                    lines.append(f"    {rule:<26} {counts.checked:>9,} {counts.passed:>9,} {counts.quarantined:>11,} "
+                                 f"{counts.released:>9,}  {example}".rstrip())
+    return lines
+
+
 def _source_read_bound(bookmarks: list[JobBookmarkView]) -> str | None:
     """The earliest upper bound of the tables' committed read windows: every table is read up to it."""
     bounds = [state["to_inclusive"] for view in bookmarks if view.entry
@@ -200,9 +246,61 @@ def _freshness_section(workflow: Workflow, job_runs: list[JobRun], bookmarks: li
     return lines
 
 
+@dataclass
+class FreshnessRecords:
+    """The promise and the load's freshness records (``totes.freshness``), for the promise section."""
+
+    promise: FreshnessPromise
+    records: list[LoadFreshness]
+
+
+def read_freshness(workflow: Workflow) -> FreshnessRecords | None:
+    """The records of the job that measures the freshness; None for a workflow whose definition has no promise
+    or whose measuring job does not name the zones and jobs it measures from."""
+    from totes.local.freshness_alarm import freshness_definition, workflow_ledger
+
+    definition = freshness_definition()
+    job = workflow.jobs.get(definition["measured_by"])
+    needed = ("--processed-zone", "--ingestion-zone", "--transform-job-name", "--ingest-job-name")
+    if job is None or not all(argument in job.arguments for argument in needed):
+        return None
+    return FreshnessRecords(FreshnessPromise.from_definition(definition),
+                            workflow_ledger(workflow, definition).records())
+
+
+def _lag(lag: dt.timedelta | None) -> str:
+    return format_duration(lag.total_seconds()) if lag is not None else "-"
+
+
+def _promise_section(freshness: FreshnessRecords, now: dt.datetime, recent: int = DEFAULT_LIMIT) -> list[str]:
+    promise = freshness.promise
+    verdict = judge(freshness.records, now, promise)
+    lines = [f"Freshness promise (a source change visible in the warehouse within {promise.describe()}): "
+             f"{'KEPT' if verdict.kept else 'BROKEN'}, {verdict.reason}"]
+    latest = verdict.latest
+    if latest is None:
+        return lines + ["  no load has measured its lag yet"]
+    label = "last load"
+    lines.append(f"  {label:<42} {latest.load_run_id}, committed {format_age(latest.loaded_at, now)} "
+                 f"({latest.loaded_at:%Y-%m-%d %H:%M:%S} UTC)")
+    if latest.visible_through is not None:
+        lines.append(f"  {'visible through (source changes up to it)':<42} "
+                     f"{latest.visible_through:%Y-%m-%d %H:%M:%S} UTC")
+    parts = (f" (read {_lag(latest.behind_source)} behind the source, committed {_lag(latest.age)} after the "
+             f"read)") if latest.age is not None else ""
+    lines.append(f"  {'its lag':<42} {_lag(latest.lag)} of {promise.describe()}{parts}")
+    distribution = lag_distribution(freshness.records[-recent:])
+    if distribution:
+        lines.append(f"  {'lag of the last ' + str(distribution['loads']) + ' loads':<42} median "
+                     f"{format_duration(distribution['median'])}, 95th percentile "
+                     f"{format_duration(distribution['p95'])}, highest {format_duration(distribution['max'])}")
+    return lines
+
+
 def format_status(workflow: Workflow, job_runs: list[JobRun], workflow_runs: list[WorkflowRun],
                   bookmarks: list[JobBookmarkView], now: dt.datetime, running_now: bool = False,
-                  limit: int = DEFAULT_LIMIT, spark_event_log_dir: Path | None = None) -> str:
+                  limit: int = DEFAULT_LIMIT, spark_event_log_dir: Path | None = None,
+                  freshness: FreshnessRecords | None = None) -> str:
     header = f"Workflow {workflow.name}: " + ("a run is in progress" if running_now else "idle")
     if workflow_runs:
         last = workflow_runs[-1]
@@ -219,8 +317,12 @@ def format_status(workflow: Workflow, job_runs: list[JobRun], workflow_runs: lis
                      "15 minutes.")
     lines.append("")
     lines += _bookmarks_section(bookmarks)
+    quality = _quality_section(workflow, job_runs, limit)
+    lines += [""] + quality if quality else []
     lines.append("")
     lines += _freshness_section(workflow, job_runs, bookmarks, now)
+    if freshness is not None:
+        lines += [""] + _promise_section(freshness, now, limit)
     if spark_event_log_dir is not None:
         applications = [path for path in spark_event_log_dir.glob("*") if path.is_file()] \
             if spark_event_log_dir.is_dir() else []
@@ -241,4 +343,5 @@ def workflow_status(workflow: Workflow, state_dir: Path, now: dt.datetime | None
         running_now=workflow_is_running(state_dir, workflow.name),
         limit=limit,
         spark_event_log_dir=spark_event_log_dir,
+        freshness=read_freshness(workflow),
     )

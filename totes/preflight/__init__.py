@@ -33,10 +33,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoCredentialsError
 from botocore.exceptions import ConnectionError as EndpointUnreachable
 
-from totes.bookmarks import bookmark_key
 from totes.catalog import catalog_client, ensure_database
 from totes.logs import log_event
-from totes.settings import INGEST_JOB_NAME
 from totes.zones import ZoneStore
 
 # Botocore's defaults (60 s to connect, up to 5 attempts) make an endpoint the subnet cannot reach hang for

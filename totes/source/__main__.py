@@ -6,34 +6,87 @@
 Connects as the source owner (the "application") with the secret the local server writes (``make db-up``).
 ``seed`` creates the schema if it is missing and fills it; on a source that already has rows it refuses,
 unless ``--if-empty`` (leave it, exit 0) or ``--replace`` (drop and re-create everything, in one transaction).
+
+``--replace`` (``make reseed``) also forgets what the pipeline made of the old source, first, so that the next
+``make run`` yields a warehouse equal to the new source: it empties the warehouse tables (the migrations stay
+applied) and deletes the local zones with the jobs' bookmarks, and the local catalog. It refuses while a
+workflow runs (``make schedule``), holding the runner's lock until the new source is committed. The job run
+history stays.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import shutil
 import sys
 import time
+from pathlib import Path
 
 import psycopg
 
+from totes import settings
+from totes.catalog import LOCAL_CATALOG_DIR_ENV
+from totes.local.runner import LOCAL_STATE_DIR, WorkflowAlreadyRunningError, workflow_lock
+from totes.local.workflow import load_workflow, local_workflow_variables
 from totes.secrets import DatabaseCredentials, LocalSecretProvider, SecretError
-from totes.settings import LOCAL_SECRETS_DIR, SOURCE_OWNER_SECRET_ID
+from totes.settings import LOCAL_SECRETS_DIR, SOURCE_OWNER_SECRET_ID, WAREHOUSE_SECRET_ID
 from totes.source import simulator
 from totes.source.database import connect, create_schema, drop_schema, schema_exists
 from totes.source.generator import SourceNotEmptyError, generate, tables_with_rows
 from totes.source.simulator import SourceNotSeededError, simulate
+from totes.warehouse import database as warehouse_database
+from totes.warehouse.errors import WarehouseError
+from totes.warehouse.migrations import empty_tables
 
 
 class CommandError(RuntimeError):
     """A failure the user can act on; its message is all they see."""
 
 
+@contextlib.contextmanager
+def _no_workflow_running():
+    """The runner's lock, so that no workflow run reads the source or writes the zones while they change."""
+    workflow_name = load_workflow(local_workflow_variables()).name
+    try:
+        with workflow_lock(LOCAL_STATE_DIR, workflow_name,
+                           f"workflow {workflow_name} is running (make schedule?); nothing was changed: "
+                           "reseed once it has ended"):
+            yield
+    except WorkflowAlreadyRunningError as error:
+        raise CommandError(str(error)) from None
+
+
+def _forget_the_old_source() -> None:
+    """Empty the warehouse tables, then delete the zones (bookmarks included) and the catalog built from them.
+
+    The warehouse first: it is the step that can be refused (unreachable, in use), and until the source is
+    replaced a next run would simply load the old source again into the empty warehouse.
+    """
+    try:
+        credentials = LocalSecretProvider(LOCAL_SECRETS_DIR).get_database_credentials(WAREHOUSE_SECRET_ID)
+        with warehouse_database.connect(credentials, application_name="totesys-reseed") as conn:
+            emptied = empty_tables(conn)
+    except (SecretError, WarehouseError) as error:
+        raise CommandError(f"{error}; nothing was changed") from None
+    print(f"emptied the warehouse {credentials.describe()}: {len(emptied)} tables (migrations stay applied)")
+    catalog_dir = Path(os.environ.get(LOCAL_CATALOG_DIR_ENV) or settings.LOCAL_DIR / "catalog")
+    for folder in (settings.LOCAL_ZONES_DIR, catalog_dir):
+        if folder.exists():
+            shutil.rmtree(folder)
+            print(f"deleted {folder}")
+
+
 def _seed(conn: psycopg.Connection, args: argparse.Namespace) -> None:
-    started = time.perf_counter()
     if args.replace:
-        drop_schema(conn)
-        create_schema(conn)
-    elif not schema_exists(conn):
+        with _no_workflow_running():
+            _forget_the_old_source()
+            drop_schema(conn)
+            create_schema(conn)
+            _fill(conn, args)
+        return
+    if not schema_exists(conn):
         create_schema(conn)
     else:
         non_empty = tables_with_rows(conn)
@@ -46,6 +99,11 @@ def _seed(conn: psycopg.Connection, args: argparse.Namespace) -> None:
                 f"the source already has data (in {', '.join(non_empty)}); "
                 "use --replace to seed it again or --if-empty to keep it"
             )
+    _fill(conn, args)
+
+
+def _fill(conn: psycopg.Connection, args: argparse.Namespace) -> None:
+    started = time.perf_counter()
     counts = generate(conn, args.scale, args.seed)
     seconds = time.perf_counter() - started
     total = sum(counts.values())
@@ -100,7 +158,9 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--seed", type=_non_negative_int, default=42, help="same scale and seed, same data")
     existing = seed.add_mutually_exclusive_group()
     existing.add_argument("--if-empty", action="store_true", help="leave a source that already has rows")
-    existing.add_argument("--replace", action="store_true", help="drop everything and seed again")
+    existing.add_argument("--replace", action="store_true",
+                          help="drop everything and seed again; the warehouse tables are emptied and the "
+                               "zones, bookmarks and catalog deleted too (not while a workflow runs)")
     seed.set_defaults(run=_seed)
 
     sim = commands.add_parser(

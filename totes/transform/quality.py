@@ -3,6 +3,8 @@
 Rules (per staged source row of sales_order, purchase_order, payment):
 
 - ``missing_value``: a NOT NULL source column is NULL (a file that lacked the column reads as NULL too);
+- ``blank_value``: a NOT NULL text column is blank ('' or only spaces, which staging trims to ''): the source's
+  NOT NULL lets a blank through, and a blank item code or agreed date is as unusable as a NULL one;
 - ``unparsable_date``: a text date that is not a valid 'YYYY-MM-DD' date;
 - ``date_out_of_range``: a text date more than ``MAX_YEARS_FROM_CREATED`` years before or after the row was
   created (a typo such as 2999 would otherwise stretch the gapless dim_date calendar over centuries);
@@ -12,6 +14,14 @@ Rules (per staged source row of sales_order, purchase_order, payment):
 - ``unknown_currency``: the currency exists but its code is not in ISO 4217.
 
 Systemic problems are not quarantined row by row; they fail the run (see :mod:`totes.transform.contracts`).
+
+Only fact rows are quarantined. A lookup row (a dimension's) cannot be held back: every fact referring to it
+would then be held as ``missing_parent`` although the fact itself is sound, and the dimension keeps the row's
+latest values anyway. A problem of a lookup row is therefore a contract of the dimensions, which fails the run
+naming the rows (as an unresolved parent does, :func:`totes.transform.contracts.require_resolved`): a blank in a
+lookup table's NOT NULL text column is for those contracts to refuse, not for these rules.
+
+What the rules found in a run is counted by :func:`judged_quality` (:mod:`totes.transform.quality_report`).
 """
 
 from __future__ import annotations
@@ -20,10 +30,14 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from totes.tables import SourceTable, source_table
-from totes.transform.staging import TEXT_DATE_COLUMNS
+from totes.transform.quality_report import RuleGroup, TableQuality, table_quality
+from totes.transform.staging import TEXT_DATE_COLUMNS, TEXT_TYPES
 
 QUARANTINE_RULE = "quarantine_rule"
 QUARANTINE_REASON = "quarantine_reason"
+# The rules in the order they judge a row: a row is held by the first one it breaks.
+QUALITY_RULES = ("missing_value", "blank_value", "unparsable_date", "date_out_of_range", "negative_quantity",
+                 "missing_parent", "unknown_currency")
 
 # Foreign keys of each fact source table: (column, parent table). The parent key is <parent>_id.
 FACT_PARENTS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -57,10 +71,14 @@ def _verdicts(table: SourceTable) -> list[tuple[str, Column]]:
             # A text date is missing when its text is; a NULL parsed date with text is unparsable instead.
             staged = f"{column.name}_text" if column.name in text_dates else column.name
             checks.append(("missing_value", F.when(F.col(staged).isNull(), F.lit(f"{column.name} is NULL"))))
+    for column in table.columns:
+        if not column.nullable and column.pg_type in TEXT_TYPES:
+            staged = f"{column.name}_text" if column.name in text_dates else column.name
+            checks.append(("blank_value", F.when(F.col(staged) == "", F.lit(f"{column.name} is blank"))))
     for name in text_dates:
         text = F.col(f"{name}_text")
         checks.append(("unparsable_date", F.when(
-            text.isNotNull() & F.col(name).isNull(),
+            text.isNotNull() & (text != "") & F.col(name).isNull(),
             F.concat(F.lit(f"{name} '"), text, F.lit("' is not a YYYY-MM-DD date")))))
     for name in text_dates:
         date, created = F.col(name), F.col("created_date")
@@ -84,6 +102,12 @@ def _verdicts(table: SourceTable) -> list[tuple[str, Column]]:
                  F.coalesce(F.concat(F.lit("'"), F.col("_currency_code"), F.lit("'")), F.lit("NULL")),
                  F.lit(", which ISO 4217 does not know")))))
     return checks
+
+
+def table_rules(table_name: str) -> tuple[str, ...]:
+    """The rules that judge a table's rows, in judging order (payments have no non-negative column)."""
+    named = {name for name, _ in _verdicts(source_table(table_name))}
+    return tuple(rule for rule in QUALITY_RULES if rule in named)
 
 
 def with_quality_verdicts(table_name: str, parent_keys: dict[str, DataFrame], currency_df: DataFrame,
@@ -123,6 +147,37 @@ def with_quality_verdicts(table_name: str, parent_keys: dict[str, DataFrame], cu
         )
 
     return add_verdicts
+
+
+HELD_RULE = "_held_rule"
+
+
+def judged_quality(table_name: str, judged_df: DataFrame, held_df: DataFrame | None = None) -> TableQuality:
+    """The quality report of a judged frame (the output of :func:`with_quality_verdicts`), in one aggregation.
+
+    ``held_df``: the rows an earlier run held back (primary key, ``last_updated``, ``quarantine_rule``), among
+    the candidates again; a judged row of the same version is one the earlier run held (a held row of that
+    version re-ingested since counts too: the corrected copy replaced it among the candidates).
+    """
+    table = source_table(table_name)
+    version = [table.primary_key, "last_updated"]
+    rows_df = judged_df.select(*version, QUARANTINE_RULE, QUARANTINE_REASON)
+    if held_df is None:
+        rows_df = rows_df.withColumn(HELD_RULE, F.lit(None).cast("string"))
+    else:
+        # One rule per version, even where an earlier run held two copies of it.
+        held_rules_df = held_df.groupBy(*version).agg(F.min(QUARANTINE_RULE).alias(HELD_RULE))
+        rows_df = rows_df.join(held_rules_df, on=version, how="left")
+    # The lowest and the highest key a group holds: a couple of examples in bounded memory, whatever its size.
+    example = F.when(F.col(QUARANTINE_RULE).isNotNull(), F.struct(F.col(table.primary_key).alias("key"),
+                                                                  F.col(QUARANTINE_REASON).alias("reason")))
+    groups = rows_df.groupBy(QUARANTINE_RULE, HELD_RULE).agg(
+        F.count(F.lit(1)).alias("rows"), F.min(example).alias("first"), F.max(example).alias("last")).collect()
+    return table_quality(table_rules(table_name), [
+        RuleGroup(group[QUARANTINE_RULE], group[HELD_RULE], group["rows"], tuple(
+            f"{table.primary_key} {'NULL' if example.key is None else example.key}: {example.reason}"
+            for example in dict.fromkeys(e for e in (group["first"], group["last"]) if e is not None)))
+        for group in groups])
 
 
 def filter_passed(df: DataFrame) -> DataFrame:

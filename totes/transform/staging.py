@@ -3,7 +3,8 @@
 Input rows have the ingestion zone's schema (the source columns as ingested). Staging:
 
 - trims every text column, and turns a blank value of a nullable column into NULL (a blank and a NULL mean the
-  same "no value" in this source; keeping both would split groups in every report);
+  same "no value" in this source; keeping both would split groups in every report); a blank in a NOT NULL
+  column stays '' so that the quality rules name it as blank (``blank_value``) instead of as a missing column;
 - parses the text dates (``'YYYY-MM-DD'``) into ``date`` columns, keeping the original text beside them as
   ``<column>_text`` so that an unparsable value is reported with what it was, never nulled silently;
 - splits ``created_at`` and ``last_updated`` into the date and time-of-day columns the warehouse wants

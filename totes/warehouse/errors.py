@@ -41,9 +41,12 @@ class OrphanKey:
     value: object
     dimension: str
     rows: int
+    constraint: str | None = None  # the foreign key's name in the warehouse
 
     def __str__(self) -> str:
-        return f"{self.table}.{self.column} = {self.value} has no {self.dimension} row ({self.rows} rows)"
+        constraint = f", foreign key {self.constraint}" if self.constraint else ""
+        return (f"{self.table}.{self.column} = {self.value} has no {self.dimension} row "
+                f"({self.rows} rows{constraint})")
 
 
 class ForeignKeyViolation(WarehouseError):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from totes.logs import log_event
 from totes.settings import REPO_DIR
@@ -171,3 +172,30 @@ def migrate(conn: psycopg.Connection, directory: Path | None = None) -> Migratio
             log_event(logger, "migration applied", version=migration.version, script=migration.script)
     # Every available file is now applied: the newest is the warehouse's version.
     return MigrationResult(applied=pending, current_version=available[-1].version if available else None)
+
+
+# How long emptying waits for a load or a reader holding a table before it gives up and says so.
+EMPTY_LOCK_TIMEOUT = "30s"
+
+
+def empty_tables(conn: psycopg.Connection, lock_timeout: str = EMPTY_LOCK_TIMEOUT) -> list[str]:
+    """Empty every table of the warehouse but ``schema_migrations``, in one transaction: the warehouse as
+    :func:`migrate` leaves a new one, at the same version (``make reseed``: its rows came from a source that
+    is gone). Returns the tables emptied, none before the first migration."""
+    if conn.autocommit or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        raise MigrationError("emptying needs a connection with autocommit off and no transaction open")
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_LOCK_KEY,))  # not under a migrate run
+        conn.execute("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))
+        tables = [row[0] for row in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> %s "
+            "ORDER BY tablename", (MIGRATIONS_TABLE,))]
+        if tables:
+            try:
+                conn.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY").format(
+                    sql.SQL(", ").join(map(sql.Identifier, tables))))
+            except psycopg.errors.LockNotAvailable:
+                raise MigrationError(f"the warehouse tables are in use (a load or a long query held them for "
+                                     f"{lock_timeout}); nothing was emptied, try again") from None
+    log_event(logger, "warehouse tables emptied", tables=len(tables))
+    return tables

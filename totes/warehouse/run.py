@@ -27,6 +27,7 @@ import psycopg
 from pyspark.sql import SparkSession
 
 from totes.bookmarks import JobBookmark
+from totes.freshness import FreshnessReporter
 from totes.iceberg import ProcessedCatalog
 from totes.logs import log_event
 from totes.manifests import RunManifest, TableOutput, write_manifest
@@ -57,7 +58,7 @@ class LoadResult:
 class LoadRun:
     def __init__(self, spark: SparkSession, zone: ZoneStore, catalog: ProcessedCatalog, bookmark: JobBookmark,
                  credentials: DatabaseCredentials, run_id: str, glue_job_run_id: str | None = None,
-                 transform_job_name: str = TRANSFORM_JOB_NAME):
+                 transform_job_name: str = TRANSFORM_JOB_NAME, freshness: FreshnessReporter | None = None):
         self.spark = spark
         self.zone = zone
         self.catalog = catalog
@@ -66,6 +67,7 @@ class LoadRun:
         self.run_id = run_id
         self.glue_job_run_id = glue_job_run_id
         self.transform_job_name = transform_job_name
+        self.freshness = freshness
 
     def run(self) -> LoadResult:
         started_at = dt.datetime.now(dt.timezone.utc)
@@ -85,8 +87,11 @@ class LoadRun:
                 log_event(logger, "nothing to load: no transform run committed after the bookmark",
                           after_run_id=after)
                 loads = []
-        manifest_key = write_manifest(self.zone, self._manifest(started_at, batch, loads))
+        manifest = self._manifest(started_at, batch, loads)
+        manifest_key = write_manifest(self.zone, manifest)
         log_event(logger, "manifest written", manifest=manifest_key, transform_runs=batch.run_ids)
+        if self.freshness is not None:
+            self.freshness.report(manifest)  # README, "Freshness"
         self.bookmark.stage(TRANSFORM_MANIFESTS_CTX, {"last_transform_run_id": batch.newest_run_id or after,
                                                       "snapshots": {**loaded, **batch.targets}})
         return LoadResult(self.run_id, manifest_key, batch.run_ids, loads)

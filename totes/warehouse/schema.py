@@ -46,14 +46,15 @@ ORDER BY c.relname, a.attnum
 """
 
 # Primary key, unique and foreign-key constraints with their columns in key order; for a foreign key also the
-# referenced table and columns.
+# referenced table and columns. Then the constraint's name and its definition as PostgreSQL prints it.
 _CONSTRAINTS_QUERY = """
 SELECT c.relname, k.contype,
        ARRAY(SELECT a.attname FROM unnest(k.conkey) WITH ORDINALITY u(attnum, i)
              JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.attnum ORDER BY u.i),
        f.relname,
        ARRAY(SELECT a.attname FROM unnest(k.confkey) WITH ORDINALITY u(attnum, i)
-             JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.attnum ORDER BY u.i)
+             JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.attnum ORDER BY u.i),
+       k.conname, pg_get_constraintdef(k.oid)
 FROM pg_constraint k
 JOIN pg_class c ON c.oid = k.conrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -71,13 +72,51 @@ def observed_columns(conn: psycopg.Connection, tables=WAREHOUSE_TABLES) -> dict[
     return found
 
 
+@dataclass(frozen=True)
+class TableKey:
+    """A key, foreign key or index of a warehouse table, as the migrations created it."""
+
+    table: str
+    name: str
+    kind: str  # 'p' primary key, 'u' unique, 'f' foreign key, 'i' an index behind no constraint
+    # As PostgreSQL prints it: pg_get_constraintdef() for a constraint ('FOREIGN KEY (design_id) REFERENCES
+    # dim_design(design_id)'), pg_get_indexdef() for an index (the whole CREATE INDEX statement).
+    definition: str
+    column: str | None = None  # a single-column foreign key: the referencing column
+    dimension: str | None = None  # a foreign key: the referenced table
+
+
+# The indexes that back no primary key or unique constraint (a foreign key's conindid is the referenced key's).
+_INDEXES_QUERY = """
+SELECT c.relname, i.relname, pg_get_indexdef(i.oid)
+FROM pg_index x
+JOIN pg_class c ON c.oid = x.indrelid
+JOIN pg_class i ON i.oid = x.indexrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND c.relname = ANY(%s)
+  AND NOT EXISTS (SELECT FROM pg_constraint k WHERE k.conindid = x.indexrelid AND k.contype IN ('p', 'u'))
+"""
+
+
 def _constraints(conn: psycopg.Connection, tables) -> dict[str, list[tuple]]:
     found: dict[str, list[tuple]] = {}
-    for table, kind, columns, referenced, referenced_columns in conn.execute(
+    for table, kind, columns, referenced, referenced_columns, _, _ in conn.execute(
             _CONSTRAINTS_QUERY, ([table.name for table in tables],)):
         found.setdefault(table, []).append(
             (kind, tuple(columns), referenced, tuple(referenced_columns or ())))
     return found
+
+
+def table_keys(conn: psycopg.Connection, tables=WAREHOUSE_TABLES) -> dict[str, tuple[TableKey, ...]]:
+    """The keys, foreign keys and indexes of ``tables`` in the warehouse: {table: (TableKey, ...)} by name."""
+    names = [table.name for table in tables]
+    found: dict[str, list[TableKey]] = {}
+    for table, kind, columns, referenced, _, name, definition in conn.execute(_CONSTRAINTS_QUERY, (names,)):
+        column = columns[0] if kind == "f" and len(columns) == 1 else None
+        found.setdefault(table, []).append(TableKey(table, name, kind, definition, column, referenced))
+    for table, name, definition in conn.execute(_INDEXES_QUERY, (names,)):
+        found.setdefault(table, []).append(TableKey(table, name, "i", definition))
+    return {table: tuple(sorted(keys, key=lambda key: key.name)) for table, keys in found.items()}
 
 
 def _column_problems(table: StarTable, observed: dict[str, ObservedColumn]) -> list[str]:
