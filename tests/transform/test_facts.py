@@ -1,4 +1,4 @@
-"""Facts: one row per staged row (no aggregation), the star columns and types, then the partition columns."""
+"""Facts: one row per staged row (no aggregation), the star columns and types."""
 
 from __future__ import annotations
 
@@ -25,33 +25,23 @@ from totes.transform.facts import (
     fact_payment,
     fact_purchase_order,
     fact_sales_order,
-    written_date_range,
+    date_bounds,
 )
 from totes.transform.staging import stage
 
-def _written(fact_df, tmp_path) -> list[str]:
-    """The fact written as the job writes it (partitioned by row): the range is read from these files' footers."""
-    fact_df.write.partitionBy("created_year", "created_month").parquet(str(tmp_path / "fact"))
-    return [path.as_uri() for path in sorted((tmp_path / "fact").rglob("*.parquet"))]
-
-
-PARTITIONS = [("created_year", T.IntegerType()), ("created_month", T.IntegerType())]
-
-
-def _nullable(schema: T.StructType, *extra: tuple[str, T.DataType]) -> T.StructType:
-    return T.StructType([T.StructField(f.name, f.dataType, True) for f in schema.fields]
-                        + [T.StructField(name, data_type, True) for name, data_type in extra])
+def _nullable(schema: T.StructType) -> T.StructType:
+    return T.StructType([T.StructField(f.name, f.dataType, True) for f in schema.fields])
 
 
 @pytest.mark.parametrize("source", FACT_BUILDERS)
-def test_each_fact_has_exactly_the_star_columns_then_the_partition_columns(spark, source):
+def test_each_fact_has_exactly_the_star_columns(spark, source):
     fact, build = FACT_BUILDERS[source]
     table = source_table(source)
     staged = frame(spark, [], ingested_schema(table)).transform(stage(table))
 
     fact_df = build(staged)
 
-    assert names_and_types(fact_df.schema) == names_and_types(fact.spark_schema) + PARTITIONS
+    assert names_and_types(fact_df.schema) == names_and_types(fact.spark_schema)
 
 
 def test_fact_sales_order_maps_a_staged_row_and_renames_staff_id_to_sales_staff_id(spark):
@@ -70,9 +60,9 @@ def test_fact_sales_order_maps_a_staged_row_and_renames_staff_id_to_sales_staff_
     expected = frame(
         spark,
         [(1, dt.date(2024, 11, 5), "23:59:59.999", dt.date(2024, 11, 6), "08:00:00.005", 12, 7, 42972,
-          Decimal("3.94"), 2, 3, dt.date(2024, 11, 8), dt.date(2024, 11, 7), 8, 2024, 11),
-         (2, *([None] * 15))],
-        _nullable(FACT_SALES_ORDER.spark_schema, *PARTITIONS),
+          Decimal("3.94"), 2, 3, dt.date(2024, 11, 8), dt.date(2024, 11, 7), 8),
+         (2, *([None] * 13))],
+        _nullable(FACT_SALES_ORDER.spark_schema),
     )
     assert_df_equality(fact_df, expected, ignore_nullable=True, transforms=any_row_order())
 
@@ -93,9 +83,9 @@ def test_fact_purchase_order_maps_a_staged_row(spark):
     expected = frame(
         spark,
         [(1, dt.date(2023, 1, 31), "00:00:00.000", dt.date(2023, 2, 1), "12:30:15.250", 4, 9, "ZDOI5EA", 371,
-          Decimal("361.39"), 1, dt.date(2023, 2, 9), dt.date(2023, 2, 7), 6, 2023, 1),
-         (2, *([None] * 15))],
-        _nullable(FACT_PURCHASE_ORDER.spark_schema, *PARTITIONS),
+          Decimal("361.39"), 1, dt.date(2023, 2, 9), dt.date(2023, 2, 7), 6),
+         (2, *([None] * 13))],
+        _nullable(FACT_PURCHASE_ORDER.spark_schema),
     )
     assert_df_equality(fact_df, expected, ignore_nullable=True, transforms=any_row_order())
 
@@ -114,32 +104,30 @@ def test_fact_payment_keeps_every_version_of_a_payment_as_its_own_row(spark):
     rest = (1, 1, Decimal("169314.68"), 1, 1)
     expected = frame(
         spark,
-        [(*version, dt.date(2024, 11, 5), "10:00:00.123", *rest, False, dt.date(2024, 11, 6), 2024, 11),
-         (*version, dt.date(2024, 11, 6), "09:15:00.000", *rest, True, dt.date(2024, 11, 6), 2024, 11),
-         (*version, dt.date(2024, 11, 6), "09:15:00.000", *rest, True, dt.date(2024, 11, 6), 2024, 11),
-         (2, *([None] * 13))],
-        _nullable(FACT_PAYMENT.spark_schema, *PARTITIONS),
+        [(*version, dt.date(2024, 11, 5), "10:00:00.123", *rest, False, dt.date(2024, 11, 6)),
+         (*version, dt.date(2024, 11, 6), "09:15:00.000", *rest, True, dt.date(2024, 11, 6)),
+         (*version, dt.date(2024, 11, 6), "09:15:00.000", *rest, True, dt.date(2024, 11, 6)),
+         (2, *([None] * 11))],
+        _nullable(FACT_PAYMENT.spark_schema),
     )
     assert_df_equality(fact_df, expected, ignore_nullable=True, transforms=any_row_order())
 
 
-def test_date_range_spans_every_date_column_and_ignores_nulls(spark, tmp_path):
+def test_date_range_spans_every_date_column_and_ignores_nulls(spark):
     fact_df = frame(
         spark,
         # The earliest date is an agreed date, the latest a last_updated date: every date column counts.
-        [(1, dt.date(2024, 11, 5), dt.date(2024, 11, 6), dt.date(2024, 10, 1), dt.date(2024, 11, 7), 2024, 11),
-         (2, dt.date(2024, 11, 8), dt.date(2025, 1, 3), None, dt.date(2024, 12, 24), 2024, 11),
-         (3, None, None, None, None, None, None)],
+        [(1, dt.date(2024, 11, 5), dt.date(2024, 11, 6), dt.date(2024, 10, 1), dt.date(2024, 11, 7)),
+         (2, dt.date(2024, 11, 8), dt.date(2025, 1, 3), None, dt.date(2024, 12, 24)),
+         (3, None, None, None, None)],
         "sales_order_id int, created_date date, last_updated_date date, agreed_payment_date date, "
-        "agreed_delivery_date date, created_year int, created_month int",
+        "agreed_delivery_date date",
     )
 
-    bounds = written_date_range(_written(fact_df, tmp_path), FACT_SALES_ORDER)
-
-    assert bounds == (dt.date(2024, 10, 1), dt.date(2025, 1, 3))
+    assert date_bounds(fact_df, FACT_SALES_ORDER) == (3, dt.date(2024, 10, 1), dt.date(2025, 1, 3))
 
 
-def test_date_range_of_payments_counts_the_payment_date(spark, tmp_path):
+def test_date_range_of_payments_counts_the_payment_date(spark):
     fact_df = fact_payment(staged_df(
         spark, "payment",
         good_row("payment", payment_id=1, created_at=dt.datetime(2024, 11, 5),
@@ -148,18 +136,12 @@ def test_date_range_of_payments_counts_the_payment_date(spark, tmp_path):
                  last_updated=dt.datetime(2024, 11, 5), payment_date="2024-13-01"),
         null_row("payment", payment_id=3)))
 
-    bounds = written_date_range(_written(fact_df, tmp_path), FACT_PAYMENT)
-
-    assert bounds == (dt.date(2024, 11, 4), dt.date(2024, 12, 31))
+    assert date_bounds(fact_df, FACT_PAYMENT) == (3, dt.date(2024, 11, 4), dt.date(2024, 12, 31))
 
 
-def test_date_range_of_a_file_whose_dates_are_all_null_is_none(spark, tmp_path):
-    fact_df = frame(spark, [(1, None, None, None, None, 2024, 11)],
+def test_date_range_of_rows_whose_dates_are_all_null_is_none(spark):
+    fact_df = frame(spark, [(1, None, None, None, None)],
                     "purchase_order_id int, created_date date, last_updated_date date, agreed_delivery_date date, "
-                    "agreed_payment_date date, created_year int, created_month int")
-    files = _written(fact_df, tmp_path)
+                    "agreed_payment_date date")
 
-    bounds = written_date_range(files, FACT_PURCHASE_ORDER)
-
-    assert len(files) == 1
-    assert bounds == (None, None)
+    assert date_bounds(fact_df, FACT_PURCHASE_ORDER) == (1, None, None)

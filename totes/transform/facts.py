@@ -51,3 +51,12 @@ DATE_COLUMNS: dict[str, tuple[str, ...]] = {
     for fact in (FACT_SALES_ORDER, FACT_PURCHASE_ORDER, FACT_PAYMENT)
 }
 
+
+
+def date_bounds(fact_df: DataFrame, fact: StarTable):
+    """One aggregation: the fact's rows, and the earliest and latest date any of its date columns refers to
+    (NULLs ignored; None without any date): the calendar dim_date must cover."""
+    dates = DATE_COLUMNS[fact.name]
+    row = fact_df.agg(F.count(F.lit(1)).alias("rows"), F.least(*(F.min(c) for c in dates)).alias("first"),
+                      F.greatest(*(F.max(c) for c in dates)).alias("last")).first()
+    return row["rows"], row["first"], row["last"]

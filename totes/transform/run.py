@@ -47,7 +47,7 @@ from totes.transform.contracts import (
     one_row_per_version,
     require_resolved,
 )
-from totes.transform.facts import FACT_BUILDERS, FACT_PARTITION_SPEC, DATE_COLUMNS
+from totes.transform.facts import FACT_BUILDERS, FACT_PARTITION_SPEC, date_bounds
 from totes.transform.quality import (
     FACT_PARENTS,
     FACT_SOURCE_TABLES,
@@ -382,11 +382,9 @@ class TransformRun:
                      .cache())
         try:
             fact_df = judged_df.transform(filter_passed).transform(build)
-            dates = DATE_COLUMNS[fact.name]
-            bounds = fact_df.agg(F.count(F.lit(1)).alias("rows"), F.least(*(F.min(c) for c in dates)).alias("first"),
-                                 F.greatest(*(F.max(c) for c in dates)).alias("last")).first()
+            passed, first_date, last_date = date_bounds(fact_df, fact)
             inserted = rewritten = 0
-            if bounds.rows and not self._covers_inputs(fact.name):
+            if passed and not self._covers_inputs(fact.name):
                 # A version is there once: a rerun inserts nothing new, and a reconciliation's corrected copy of
                 # a version replaces it in place (its natural key kept).
                 update_when = f"NOT ({same_row(fact.column_names)})" if self._corrects_versions.get(fact_source) \
@@ -395,12 +393,12 @@ class TransformRun:
                 after = self._merge(fact.name, fact_df, fact.natural_key, update_when)
                 inserted, rewritten = _inserted_and_rewritten(before, after)
             if pending_rows == 0 and self._batch_runs.get(fact_source) == 1 \
-                    and bounds.rows == self._batch_rows[fact_source]:
+                    and passed == self._batch_rows[fact_source]:
                 # Every candidate became a fact row: nothing to quarantine, no job to find that out. Equal counts
                 # mean exactly that because a fact is a select of the passed rows, the verdicts' left joins meet
                 # at most one parent row per key (current states hold one row per key), and one ingestion run
                 # holds each version once.
-                quality = all_passed(table_rules(fact_source), bounds.rows)
+                quality = all_passed(table_rules(fact_source), passed)
             else:
                 quality = judged_quality(fact_source, judged_df, held_df.select(
                     table.primary_key, "last_updated", QUARANTINE_RULE) if pending_rows else None)
@@ -420,8 +418,8 @@ class TransformRun:
                   quarantined=quarantined, released=released, seconds=seconds)
         details = {"status": status, "inserted": inserted, "rewritten": rewritten, "quarantined": quarantined,
                    "released": released, "quarantine_rules": rules,
-                   "first_date": bounds["first"] and bounds["first"].isoformat(),
-                   "last_date": bounds["last"] and bounds["last"].isoformat(), "seconds": seconds,
+                   "first_date": first_date and first_date.isoformat(),
+                   "last_date": last_date and last_date.isoformat(), "seconds": seconds,
                    "corrects_versions": self._corrects_versions.get(fact_source, False),
                    QUALITY_DETAILS: quality.as_dict()}
         return {fact.name: TableOutput(fact.name, inserted, details=details)}
