@@ -20,11 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
+from tests.conftest import copy_processed_catalog_secret
 from tests.e2e.conftest import VERSIONS_IN_SOURCE, check_warehouse_against_source
 from totes.local.alerts import EventPattern, LocalEventBus
+from totes.local.query import connect as processed_tables
 from totes.local.runner import LocalWorkflowRunner, WorkflowRunResult, run_job_script
 from totes.local.workflow import Workflow, load_workflow
 from totes.manifests import RunManifest, list_manifests
@@ -40,10 +41,12 @@ from totes.settings import (
 from totes.source.database import connect as source_connect
 from totes.source.database import create_database, create_schema, drop_database
 from totes.source.generator import generate
-from totes.star import STAR_TABLES
+from totes.star import STAR_TABLES, star_table
 from totes.warehouse.database import connect as warehouse_connect
 from totes.warehouse.migrations import migrate
 from totes.zones import ZoneStore
+
+PROCESSED_DATABASE_UNDER_TEST = "bad_input_processed"
 
 # What the source application stamps on a row: the transaction start in UTC, to the millisecond.
 NOW = "date_trunc('milliseconds', now() AT TIME ZONE 'UTC')"
@@ -137,7 +140,7 @@ class WorkflowUnderTest:
             "name_prefix": LOCAL_NAME_PREFIX,
             "ingestion_zone_uri": self.ingestion.uri, "processed_zone_uri": self.processed.uri,
             "source_secret_id": SOURCE_SECRET_ID, "warehouse_secret_id": WAREHOUSE_SECRET_ID,
-            "ingestion_database": "bad_input_ingestion", "processed_database": "bad_input_processed",
+            "ingestion_database": "bad_input_ingestion", "processed_database": PROCESSED_DATABASE_UNDER_TEST,
             "processed_catalog": f"jdbc:{PROCESSED_CATALOG_SECRET_ID}",
         })
         # The tests stamp source rows with the database clock: there is no writer clock skew to wait out.
@@ -188,9 +191,14 @@ class WorkflowUnderTest:
         return list_manifests(self.processed, TRANSFORM_JOB_NAME)[-1]
 
     def quarantine(self, fact: str) -> list[dict]:
-        """The rows the latest transform run holds back for a fact, with their rule and reason."""
-        keys = self.latest_transform_manifest().tables[fact].details.get("quarantine_files", [])
-        return [row for key in keys for row in pq.read_table(self.processed.root / key).to_pylist()]
+        """The rows the processed zone holds back for a fact now, with their rule and reason."""
+        source = star_table(fact).source_table
+        with processed_tables(self.processed.uri, PROCESSED_DATABASE_UNDER_TEST) as tables:
+            return tables.execute(f"SELECT * FROM quarantine_{source}").arrow().to_pylist()
+
+    def newest_processed_file(self, table: str) -> Path:
+        """The data file of ``table`` the latest commit to it wrote."""
+        return max((self.processed.root / table / "data").rglob("*.parquet"), key=lambda path: path.stat().st_mtime)
 
     def written_files(self) -> list[Path]:
         """Everything the runs wrote: zones, state, events, mails, logs, catalog; not the secrets."""
@@ -218,6 +226,7 @@ class WorkflowUnderTest:
     def restore_secrets(self) -> None:
         self.write_secret(SOURCE_SECRET_ID, self.reader)
         self.write_secret(WAREHOUSE_SECRET_ID, self.warehouse)
+        copy_processed_catalog_secret(self.secrets_dir)
 
     def newest_files(self, zone: ZoneStore, job_name: str, table: str) -> list[str]:
         """The data files of ``table`` in the newest committed manifest of ``job_name``."""

@@ -155,8 +155,7 @@ def _scramble_ingested_payments(pipeline: WorkflowUnderTest, damaged: DamagedFil
 
 
 def _scramble_processed_payments(pipeline: WorkflowUnderTest, damaged: DamagedFiles) -> None:
-    key = pipeline.newest_files(pipeline.processed, TRANSFORM_JOB_NAME, "fact_payment")[0]
-    damaged.scramble_pages(pipeline.processed.root / key)
+    damaged.scramble_pages(pipeline.newest_processed_file("fact_payment"))
 
 
 def _damaged_file_named(*patterns: str) -> Callable[[WorkflowUnderTest], list[str]]:
@@ -222,7 +221,7 @@ BAD_INPUTS = [
              _damaged_file_named("payment"), source_changes=True),
     BadInput("a corrupt parquet file in the processed zone", "load",
              _damage_before("load", _scramble_processed_payments), _repair,
-             _damaged_file_named("^BatchInputError: ", "cannot read the fact_payment files"),
+             _damaged_file_named("^BatchInputError: ", "cannot read the changes of fact_payment"),
              source_changes=True),
     BadInput("wrong warehouse password", "load", _wrong_warehouse_password, _restore_secrets,
              lambda p: ["^PreflightError: ", re.escape(f"warehouse {p.warehouse.describe()}"),
