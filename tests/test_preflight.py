@@ -27,7 +27,8 @@ from totes.ingest.window import blind_bound_message
 from totes.local.workflow import load_workflow
 from totes.preflight import PreflightError, catalog_check, check_before_reading, problems_of
 from totes.preflight.__main__ import check_workflow
-from totes.preflight.databases import ingest_checks, load_checks, transform_checks
+from totes.preflight import transform_checks
+from totes.preflight.databases import ingest_checks, load_checks
 from totes.secrets import LocalSecretProvider
 from totes.settings import LOAD_JOB_NAME, LOCAL_SECRETS_DIR, PROCESSED_CATALOG_SECRET_ID, REPO_DIR, TRANSFORM_JOB_NAME
 from totes.tables import SOURCE_TABLES

@@ -11,7 +11,7 @@ from decimal import Decimal
 import boto3
 import pytest
 
-from tests.transform.conftest import base_rows, ts
+from tests.transform.conftest import PROCESSED_CATALOG, base_rows, ts
 from totes.manifests import TableOutput
 from totes.settings import REPO_DIR, TRANSFORM_JOB_NAME
 from totes.transform.quality_metrics import log_run_quality, metric_names, publish_quality_metrics
@@ -102,6 +102,7 @@ def test_the_transformation_job_publishes_its_report_when_given_a_namespace(tran
 
     transform.job.main(["transform_totesys.py", "--JOB_NAME", TRANSFORM_JOB_NAME, "--ingestion-zone",
                         transform.ingestion.uri, "--processed-zone", transform.processed.uri,
+                        "--processed-catalog", PROCESSED_CATALOG,
                         "--job-bookmark-option", "job-bookmark-enable", "--quality-metric-namespace", NAMESPACE,
                         "--quality-metric-names", json.dumps(WORKFLOW_NAMES)])
 

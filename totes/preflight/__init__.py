@@ -1,13 +1,13 @@
 """Pre-flight: what a job needs from where it runs, checked before it reads anything (issue 16).
 
-Each job's ``main()`` calls :func:`check_before_reading` right after resolving its arguments. The checks follow the job's
-arguments: its secrets exist and hold every field; its databases answer with the grants it needs (the source
-reader's SELECT on every source table and its pg_read_all_stats membership; the warehouse migrated to the newest
-``sql/warehouse`` version, with the loader's privileges); a zone it writes takes a probe object under
-``_preflight/`` (written, read back, deleted), a zone it only reads lists and reads; its catalog database exists
-or may be created; and the AWS APIs the job's own code calls (S3, Secrets Manager, Glue) answer within a few
-seconds (short-timeout clients), so a subnet without a route says so instead of hanging. Each problem is one line naming what is missing and how to fix it, and
-:class:`PreflightError` lists them all at once.
+Each job calls :func:`check_before_reading` right after resolving its arguments (:mod:`totes.glue_job`). The checks
+follow the job's arguments: its secrets exist and hold every field; its databases answer with the grants it needs
+(the source reader's SELECT on every source table and its pg_read_all_stats membership; the warehouse migrated to the
+newest ``sql/warehouse`` version, with the loader's privileges); a zone it writes takes a probe object under
+``_preflight/`` (written, read back, deleted), a zone it only reads lists and reads; its catalog database exists or
+may be created; and the AWS APIs the job's own code calls (S3, Secrets Manager, Glue) answer within a few seconds
+(short-timeout clients), so a subnet without a route says so instead of hanging. Each problem is one line naming what
+is missing and how to fix it, and :class:`PreflightError` lists them all at once.
 
 This module holds the checks every job may run (zones, catalog) and the machinery; the database checks, which
 need psycopg, are in :mod:`totes.preflight.databases`, so that the transformation, which has no database and no
@@ -33,8 +33,10 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoCredentialsError
 from botocore.exceptions import ConnectionError as EndpointUnreachable
 
+from totes.bookmarks import bookmark_key
 from totes.catalog import catalog_client, ensure_database
 from totes.logs import log_event
+from totes.settings import INGEST_JOB_NAME
 from totes.zones import ZoneStore
 
 # Botocore's defaults (60 s to connect, up to 5 attempts) make an endpoint the subnet cannot reach hang for
@@ -187,6 +189,30 @@ def catalog_checks(args: dict, zone_uri: str) -> list[CheckResult]:
     """The catalog check of a job given ``--catalog-database``; none for a job without."""
     database = args.get("catalog_database")
     return [catalog_check(database, zone_uri)] if database else []
+
+
+def processed_catalog_checks(args: dict) -> list[CheckResult]:
+    """The processed zone's Iceberg catalog: its Glue database (AWS), or its JDBC catalog database (locally)."""
+    kind, _, secret_id = (args.get("processed_catalog") or "glue").partition(":")
+    if kind == "glue":
+        if not args.get("catalog_database"):
+            return [failed("processed catalog", "--catalog-database (the processed zone's catalog database) is empty")]
+        return [catalog_check(args["catalog_database"], args["processed_zone"])]
+    if kind != "jdbc" or not secret_id:
+        return [failed("processed catalog", f"--processed-catalog must be glue or jdbc:<secret id>, "
+                                            f"got {args.get('processed_catalog')!r}")]
+    # Imported here: the database checks need psycopg, which the transformation job does not ship to Glue, where
+    # its catalog is always the Glue Data Catalog (scripts/package.py checks each job's imports).
+    from totes.preflight.databases import jdbc_catalog_checks
+
+    return jdbc_catalog_checks(secret_id)
+
+
+def transform_checks(args: dict) -> list[CheckResult]:
+    ingest_job_name = args.get("ingest_job_name") or INGEST_JOB_NAME
+    return [zone_read_check("ingestion zone", args["ingestion_zone"], bookmark_key(ingest_job_name)),
+            zone_write_check("processed zone", args["processed_zone"], args["JOB_NAME"]),
+            *processed_catalog_checks(args)]
 
 
 def problems_of(results: list[CheckResult]) -> list[str]:

@@ -13,9 +13,7 @@ from totes.ingest.errors import SourceUnavailableError
 from totes.ingest.run import SourceReader
 from totes.ingest.window import SEES_OTHER_SESSIONS, blind_bound_message
 from totes.preflight import AWS_CLIENT_CONFIG, CheckResult, aws_problem, catalog_checks, endpoint_of, failed
-from totes.preflight import catalog_check, zone_read_check, zone_write_check
-from totes.bookmarks import bookmark_key
-from totes.settings import INGEST_JOB_NAME
+from totes.preflight import processed_catalog_checks, zone_write_check
 from totes.secrets import REQUIRED_KEYS, DatabaseCredentials, LocalSecretProvider, SecretError, default_secret_provider
 from totes.star import WAREHOUSE_TABLES
 from totes.tables import SOURCE_TABLES
@@ -168,6 +166,15 @@ def ingest_checks(args: dict) -> list[CheckResult]:
             *catalog_checks(args, args["ingestion_zone"])]
 
 
+def load_checks(args: dict) -> list[CheckResult]:
+    secret_id = args["warehouse_secret_id"]
+    secret, credentials = secret_check(secret_id)
+    return [secret,
+            _database_check(secret, credentials, lambda found: warehouse_check(found, secret_id), "warehouse"),
+            zone_write_check("processed zone", args["processed_zone"], args["JOB_NAME"]),
+            *processed_catalog_checks(args)]
+
+
 def jdbc_catalog_check(credentials: DatabaseCredentials) -> CheckResult:
     """The database of the processed zone's JDBC catalog (the local stack) answers."""
     name = f"processed catalog {credentials.describe()}"
@@ -179,31 +186,6 @@ def jdbc_catalog_check(credentials: DatabaseCredentials) -> CheckResult:
     return CheckResult(name, detail="reachable")
 
 
-def processed_catalog_checks(args: dict) -> list[CheckResult]:
-    """The processed zone's Iceberg catalog: its Glue database (AWS), or its JDBC catalog database (locally)."""
-    kind, _, secret_id = (args.get("processed_catalog") or "glue").partition(":")
-    if kind == "glue":
-        if not args.get("catalog_database"):
-            return [failed("processed catalog", "--catalog-database (the processed zone's catalog database) is empty")]
-        return [catalog_check(args["catalog_database"], args["processed_zone"])]
-    if kind != "jdbc" or not secret_id:
-        return [failed("processed catalog", f"--processed-catalog must be glue or jdbc:<secret id>, "
-                                            f"got {args.get('processed_catalog')!r}")]
+def jdbc_catalog_checks(secret_id: str) -> list[CheckResult]:
     secret, credentials = secret_check(secret_id)
     return [secret, _database_check(secret, credentials, jdbc_catalog_check, "processed catalog")]
-
-
-def transform_checks(args: dict) -> list[CheckResult]:
-    ingest_job_name = args.get("ingest_job_name") or INGEST_JOB_NAME
-    return [zone_read_check("ingestion zone", args["ingestion_zone"], bookmark_key(ingest_job_name)),
-            zone_write_check("processed zone", args["processed_zone"], args["JOB_NAME"]),
-            *processed_catalog_checks(args)]
-
-
-def load_checks(args: dict) -> list[CheckResult]:
-    secret_id = args["warehouse_secret_id"]
-    secret, credentials = secret_check(secret_id)
-    return [secret,
-            _database_check(secret, credentials, lambda found: warehouse_check(found, secret_id), "warehouse"),
-            zone_write_check("processed zone", args["processed_zone"], args["JOB_NAME"]),
-            *processed_catalog_checks(args)]
