@@ -33,29 +33,20 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import sys
 
-from awsglue.context import GlueContext
-from awsglue.job import Job
-from pyspark.context import SparkContext
-
-from totes import logs
 from totes.bookmarks import ENABLE, JobBookmark
 from totes.catalog import catalog_client
 from totes.catalog_sync import manifests_to_register, register_committed_runs, register_ingestion_run
+from totes.glue_job import Finished, GlueJob, JobContext
 from totes.ingest.errors import JobArgumentError, RewindRefusedError
 from totes.ingest.reconcile import ReconciliationRun, reconciliation_due, start_schedule
 from totes.ingest.rewind import RewindRequest, RewindRun
 from totes.ingest.run import IngestionResult, IngestionRun, SourceReader
 from totes.ingest.window import WindowPolicy
-from totes.job_args import resolve_args
 from totes.logs import log_event
-from totes.manifests import new_run_id
-from totes.preflight import check_before_reading
 from totes.preflight.databases import ingest_checks
 from totes.secrets import get_database_credentials
 from totes.settings import DEFAULT_OVERLAP_SECONDS, DEFAULT_READ_LAG_SECONDS
-from totes.spark_session import use_pipeline_sql_conf
 from totes.tables import SOURCE_TABLES, source_table
 from totes.zones import ZoneStore
 
@@ -134,9 +125,24 @@ def rewind_request(args: dict) -> RewindRequest | None:
     return RewindRequest.parse(table, from_text, to_text)
 
 
-def reconcile_first(glue_context, args: dict, zone: ZoneStore, bookmark: JobBookmark, reader: SourceReader,
+def ingest_options(args: dict) -> tuple:
+    """The read window policy, the tables and the rewind the arguments ask for, refused before anything starts."""
+    policy, tables = window_policy(args), selected_tables(args)
+    reconcile_every_hours(args)
+    return policy, tables, rewind_request(args)
+
+
+def register_in_catalog(args: dict, zone: ZoneStore, bookmark: JobBookmark, run_id: str) -> None:
+    """Registers the runs committed up to ``run_id``; the manifest is written first, the catalog follows it."""
+    if args["catalog_database"]:
+        register_committed_runs(catalog_client(), args["catalog_database"], zone,
+                                manifests_to_register(zone, bookmark, run_id), register_ingestion_run)
+
+
+def reconcile_first(job: JobContext, zone: ZoneStore, bookmark: JobBookmark, reader: SourceReader,
                     tables) -> JobBookmark:
     """Runs a reconciliation when due or asked for, commits it, and returns the bookmark the delta starts from."""
+    args = job.args
     every_hours = reconcile_every_hours(args)
     now = dt.datetime.now(dt.timezone.utc)
     wanted = args["reconcile"] == "now" or (
@@ -150,75 +156,46 @@ def reconcile_first(glue_context, args: dict, zone: ZoneStore, bookmark: JobBook
             raise JobArgumentError("--reconcile now needs --job-bookmark-option job-bookmark-enable: it compares "
                                    "the source with what the bookmark says was ingested")
         return bookmark
-    run_id = new_run_id()
-    logs.bind(run_id=run_id)
-    result = ReconciliationRun(glue_context.spark_session, reader, zone, bookmark, run_id, tables,
-                               glue_job_run_id=args.get("JOB_RUN_ID")).run()
-    if args["catalog_database"]:
-        register_committed_runs(catalog_client(), args["catalog_database"], zone,
-                                manifests_to_register(zone, bookmark, run_id), register_ingestion_run)
+    run_id = job.new_run_id()
+    result = ReconciliationRun(job.spark, reader, zone, bookmark, run_id, tables,
+                               glue_job_run_id=job.glue_job_run_id).run()
+    register_in_catalog(args, zone, bookmark, run_id)
     bookmark.commit(run_id)
     log_event(logger, "reconciliation committed", run_id=run_id, tables=result.summary())
     return JobBookmark(zone, bookmark.job_name, bookmark.option)
 
 
-def main(argv: list[str] | None = None) -> IngestionResult:
-    argv = sys.argv if argv is None else argv
-    args = resolve_args(argv, REQUIRED_ARGS, OPTIONAL_ARGS)
-    logs.configure(job=args["JOB_NAME"], glue_job_run_id=args.get("JOB_RUN_ID"))
-    policy = window_policy(args)
-    tables = selected_tables(args)
-    reconcile_every_hours(args)  # an invalid value fails before anything starts
-    rewind = rewind_request(args)
-    check_before_reading(ingest_checks, args, logger)  # README, "Pre-flight"
-
-    glue_context = GlueContext(SparkContext.getOrCreate())
-    use_pipeline_sql_conf(glue_context.spark_session)
-    job = Job(glue_context)
-    job.init(args["JOB_NAME"], args)
-
+def ingest(job: JobContext) -> Finished:
+    args = job.args
+    policy, tables, rewind = job.options
     zone = ZoneStore.for_uri(args["ingestion_zone"])
     bookmark = JobBookmark(zone, args["JOB_NAME"], args["job_bookmark_option"])
     credentials = get_database_credentials(args["source_secret_id"])
     log_event(logger, "job started", source=credentials.describe(), zone=zone.uri,
               job_bookmark_option=bookmark.option,
               **({"rewind": rewind.table.name} if rewind else {"tables": [table.name for table in tables]}))
-    reader = SourceReader(glue_context, credentials)
-    try:
-        if rewind is not None:
-            run_id = new_run_id()
-            logs.bind(run_id=run_id)
-            result = RewindRun(glue_context.spark_session, reader, zone, bookmark, run_id, rewind,
-                               glue_job_run_id=args.get("JOB_RUN_ID")).run()
-        else:
-            bookmark = reconcile_first(glue_context, args, zone, bookmark, reader, tables)
-            # After the reconciliation: run ids order the manifests, and the delta comes second.
-            run_id = new_run_id()
-            logs.bind(run_id=run_id)
-            result = IngestionRun(
-                spark=glue_context.spark_session,
-                reader=reader,
-                zone=zone,
-                bookmark=bookmark,
-                run_id=run_id,
-                tables=tables,
-                policy=policy,
-                glue_job_run_id=args.get("JOB_RUN_ID"),
-            ).run()
-        # The manifest is written; the catalog follows it, never precedes it.
-        if args["catalog_database"]:
-            register_committed_runs(catalog_client(), args["catalog_database"], zone,
-                                    manifests_to_register(zone, bookmark, run_id), register_ingestion_run)
-    except Exception as error:
-        log_event(logger, "job failed; bookmark not advanced", logging.ERROR,
-                  error_type=type(error).__name__, error=str(error))
-        raise
-    # Manifest written and registered: only now may the bookmark move, then Glue's own commit.
-    bookmark.commit(run_id)
-    job.commit()
-    log_event(logger, "job succeeded", rows=result.total_rows, manifest=result.manifest_key,
-              tables={r.table: {"rows": r.rows, "status": r.status} for r in result.tables})
-    return result
+    reader = SourceReader(job.glue_context, credentials)
+    if rewind is not None:
+        run_id = job.new_run_id()
+        result = RewindRun(job.spark, reader, zone, bookmark, run_id, rewind,
+                           glue_job_run_id=job.glue_job_run_id).run()
+    else:
+        bookmark = reconcile_first(job, zone, bookmark, reader, tables)
+        # After the reconciliation: run ids order the manifests, and the delta comes second.
+        run_id = job.new_run_id()
+        result = IngestionRun(spark=job.spark, reader=reader, zone=zone, bookmark=bookmark, run_id=run_id,
+                              tables=tables, policy=policy, glue_job_run_id=job.glue_job_run_id).run()
+    register_in_catalog(args, zone, bookmark, run_id)
+    return Finished(result, bookmark, run_id, summary=dict(
+        rows=result.total_rows, manifest=result.manifest_key,
+        tables={r.table: {"rows": r.rows, "status": r.status} for r in result.tables}))
+
+
+JOB = GlueJob(REQUIRED_ARGS, OPTIONAL_ARGS, checks=ingest_checks, run=ingest, logger=logger, options=ingest_options)
+
+
+def main(argv: list[str] | None = None) -> IngestionResult:
+    return JOB.main(argv)
 
 
 if __name__ == "__main__":

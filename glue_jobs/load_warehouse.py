@@ -27,24 +27,14 @@ Optional:
 from __future__ import annotations
 
 import logging
-import sys
 
-from awsglue.context import GlueContext
-from awsglue.job import Job
-from pyspark.context import SparkContext
-
-from totes import logs
 from totes.bookmarks import JobBookmark
 from totes.freshness import FreshnessLedger, FreshnessMetric, FreshnessReporter
-from totes.iceberg import catalog_from_args, use_catalog
-from totes.job_args import resolve_args
+from totes.glue_job import Finished, GlueJob, JobContext
 from totes.logs import log_event
-from totes.manifests import new_run_id
-from totes.preflight import check_before_reading
 from totes.preflight.databases import load_checks
 from totes.secrets import get_database_credentials
 from totes.settings import INGEST_JOB_NAME, PROCESSED_DATABASE, TRANSFORM_JOB_NAME
-from totes.spark_session import use_pipeline_sql_conf
 from totes.warehouse.run import LoadResult, LoadRun
 from totes.zones import ZoneStore
 
@@ -56,48 +46,28 @@ OPTIONAL_ARGS = {"transform-job-name": TRANSFORM_JOB_NAME, "catalog-database": P
                  "freshness-metric-namespace": "", "freshness-metric-name": ""}
 
 
-def main(argv: list[str] | None = None) -> LoadResult:
-    argv = sys.argv if argv is None else argv
-    args = resolve_args(argv, REQUIRED_ARGS, OPTIONAL_ARGS)
-    run_id = new_run_id()
-    logs.configure(job=args["JOB_NAME"], run_id=run_id, glue_job_run_id=args.get("JOB_RUN_ID"))
-    check_before_reading(load_checks, args, logger)  # README, "Pre-flight"
-
-    glue_context = GlueContext(SparkContext.getOrCreate())
-    use_pipeline_sql_conf(glue_context.spark_session)
-    job = Job(glue_context)
-    job.init(args["JOB_NAME"], args)
-
-    catalog = catalog_from_args(args)
-    use_catalog(glue_context.spark_session, catalog)
+def load(job: JobContext) -> Finished:
+    args = job.args
+    run_id = job.new_run_id()
     zone = ZoneStore.for_uri(args["processed_zone"])
     bookmark = JobBookmark(zone, args["JOB_NAME"], args["job_bookmark_option"])
     credentials = get_database_credentials(args["warehouse_secret_id"])
     log_event(logger, "job started", warehouse=credentials.describe(), zone=zone.uri,
               job_bookmark_option=bookmark.option)
-    try:
-        result = LoadRun(
-            spark=glue_context.spark_session,
-            zone=zone,
-            catalog=catalog,
-            bookmark=bookmark,
-            credentials=credentials,
-            run_id=run_id,
-            glue_job_run_id=args.get("JOB_RUN_ID"),
-            transform_job_name=args["transform_job_name"],
-            freshness=freshness_reporter(args, zone),
-        ).run()
-    except Exception as error:
-        log_event(logger, "job failed; warehouse rolled back, bookmark not advanced", logging.ERROR,
-                  error_type=type(error).__name__, error=str(error))
-        raise
-    # The warehouse transaction is committed and the manifest written: only now may the bookmark move.
-    bookmark.commit(run_id)
-    job.commit()
-    log_event(logger, "job succeeded", manifest=result.manifest_key, transform_runs=result.batch_run_ids,
-              tables={load.table: {"inserted": load.inserted, "updated": load.updated}
-                      for load in result.tables})
-    return result
+    result = LoadRun(
+        spark=job.spark,
+        zone=zone,
+        catalog=job.catalog,
+        bookmark=bookmark,
+        credentials=credentials,
+        run_id=run_id,
+        glue_job_run_id=job.glue_job_run_id,
+        transform_job_name=args["transform_job_name"],
+        freshness=freshness_reporter(args, zone),
+    ).run()
+    return Finished(result, bookmark, run_id, summary=dict(
+        manifest=result.manifest_key, transform_runs=result.batch_run_ids,
+        tables={load.table: {"inserted": load.inserted, "updated": load.updated} for load in result.tables}))
 
 
 def freshness_reporter(args: dict, processed_zone: ZoneStore) -> FreshnessReporter | None:
@@ -109,6 +79,14 @@ def freshness_reporter(args: dict, processed_zone: ZoneStore) -> FreshnessReport
     if args["freshness_metric_namespace"] and args["freshness_metric_name"]:
         metric = FreshnessMetric(args["freshness_metric_namespace"], args["freshness_metric_name"])
     return FreshnessReporter(ledger, metric)
+
+
+JOB = GlueJob(REQUIRED_ARGS, OPTIONAL_ARGS, checks=load_checks, run=load, logger=logger, processed_catalog=True,
+              left_as_it_was="warehouse rolled back, bookmark not advanced")
+
+
+def main(argv: list[str] | None = None) -> LoadResult:
+    return JOB.main(argv)
 
 
 if __name__ == "__main__":

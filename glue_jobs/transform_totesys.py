@@ -21,23 +21,14 @@ Optional:
 from __future__ import annotations
 
 import logging
-import sys
 
 import boto3
-from awsglue.context import GlueContext
-from awsglue.job import Job
-from pyspark.context import SparkContext
 
-from totes import logs
 from totes.bookmarks import JobBookmark
-from totes.iceberg import catalog_from_args, use_catalog
-from totes.job_args import resolve_args
+from totes.glue_job import Finished, GlueJob, JobContext
 from totes.logs import log_event
-from totes.manifests import new_run_id
-from totes.preflight import check_before_reading
-from totes.preflight.databases import transform_checks
+from totes.preflight import transform_checks
 from totes.settings import INGEST_JOB_NAME, PROCESSED_DATABASE
-from totes.spark_session import use_pipeline_sql_conf
 from totes.transform.quality_metrics import log_run_quality, metric_names, publish_quality_metrics
 from totes.transform.quality_report import max_quarantine_share
 from totes.transform.run import TransformResult, TransformRun
@@ -51,54 +42,47 @@ OPTIONAL_ARGS = {"ingest-job-name": INGEST_JOB_NAME, "catalog-database": PROCESS
                  "quality-metric-names": ""}
 
 
-def main(argv: list[str] | None = None) -> TransformResult:
-    argv = sys.argv if argv is None else argv
-    args = resolve_args(argv, REQUIRED_ARGS, OPTIONAL_ARGS)
-    run_id = new_run_id()
-    logs.configure(job=args["JOB_NAME"], run_id=run_id, glue_job_run_id=args.get("JOB_RUN_ID"))
-    max_share = max_quarantine_share(args["max_quarantine_share"])
-    quality_names = metric_names(args["quality_metric_names"]) if args["quality_metric_namespace"] else None
-    check_before_reading(transform_checks, args, logger)  # README, "Pre-flight"
+def quality_options(args: dict) -> tuple:
+    """The quarantine share that alerts, and the metric names to publish under (None: not published)."""
+    names = metric_names(args["quality_metric_names"]) if args["quality_metric_namespace"] else None
+    return max_quarantine_share(args["max_quarantine_share"]), names
 
-    glue_context = GlueContext(SparkContext.getOrCreate())
-    use_pipeline_sql_conf(glue_context.spark_session)
-    job = Job(glue_context)
-    job.init(args["JOB_NAME"], args)
 
-    catalog = catalog_from_args(args)
-    use_catalog(glue_context.spark_session, catalog)
+def transform(job: JobContext) -> Finished:
+    args = job.args
+    max_share, quality_names = job.options
+    run_id = job.new_run_id()
     processed_zone = ZoneStore.for_uri(args["processed_zone"])
     ingestion_zone = ZoneStore.for_uri(args["ingestion_zone"])
     bookmark = JobBookmark(processed_zone, args["JOB_NAME"], args["job_bookmark_option"])
     log_event(logger, "job started", ingestion_zone=ingestion_zone.uri, processed_zone=processed_zone.uri,
               job_bookmark_option=bookmark.option)
-    try:
-        result = TransformRun(
-            spark=glue_context.spark_session,
-            ingestion_zone=ingestion_zone,
-            processed_zone=processed_zone,
-            catalog=catalog,
-            bookmark=bookmark,
-            run_id=run_id,
-            ingest_job_name=args["ingest_job_name"],
-            glue_job_run_id=args.get("JOB_RUN_ID"),
-        ).run()
-        quality = log_run_quality(result.tables, max_share)
-        if quality_names:
-            publish_quality_metrics(boto3.client("cloudwatch"), args["quality_metric_namespace"], quality_names,
-                                    args["JOB_NAME"], quality)
-    except Exception as error:
-        log_event(logger, "job failed; bookmark not advanced", logging.ERROR,
-                  error_type=type(error).__name__, error=str(error))
-        raise
-    # Tables committed and the manifest written: only now may the bookmark move, then Glue's own commit.
-    bookmark.commit(run_id)
-    job.commit()
-    log_event(logger, "job succeeded", manifest=result.manifest_key, inputs=len(result.inputs),
-              quarantined=result.quarantined,
-              tables={name: {"rows": output.rows, "status": output.details.get("status")}
-                      for name, output in result.tables.items()})
-    return result
+    result = TransformRun(
+        spark=job.spark,
+        ingestion_zone=ingestion_zone,
+        processed_zone=processed_zone,
+        catalog=job.catalog,
+        bookmark=bookmark,
+        run_id=run_id,
+        ingest_job_name=args["ingest_job_name"],
+        glue_job_run_id=job.glue_job_run_id,
+    ).run()
+    quality = log_run_quality(result.tables, max_share)
+    if quality_names:
+        publish_quality_metrics(boto3.client("cloudwatch"), args["quality_metric_namespace"], quality_names,
+                                args["JOB_NAME"], quality)
+    return Finished(result, bookmark, run_id, summary=dict(
+        manifest=result.manifest_key, inputs=len(result.inputs), quarantined=result.quarantined,
+        tables={name: {"rows": output.rows, "status": output.details.get("status")}
+                for name, output in result.tables.items()}))
+
+
+JOB = GlueJob(REQUIRED_ARGS, OPTIONAL_ARGS, checks=transform_checks, run=transform, logger=logger,
+              options=quality_options, processed_catalog=True)
+
+
+def main(argv: list[str] | None = None) -> TransformResult:
+    return JOB.main(argv)
 
 
 if __name__ == "__main__":

@@ -7,18 +7,12 @@ import argparse
 import importlib.util
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from totes import logs
-from totes.job_args import resolve_args
 from totes.local.runner import job_argv, local_workflow_variables
 from totes.local.workflow import load_workflow
 from totes.preflight import CheckResult, problems_of
-from totes.preflight.databases import ingest_checks, load_checks, transform_checks
-
-# The checks of each job of workflow/workflow.json, by its key there.
-JOB_CHECKS: dict[str, Callable[[dict], list[CheckResult]]] = {
-    "ingest": ingest_checks, "transform": transform_checks, "load": load_checks}
 
 
 def _job_script(path):
@@ -30,13 +24,12 @@ def _job_script(path):
 
 def check_workflow(workflow) -> Iterator[tuple[str, list[CheckResult], float]]:
     """(job name, results, seconds) of every job of ``workflow``, with the arguments its definition gives the job,
-    resolved by the job script's own argument lists as the job resolves them."""
+    resolved and checked as the job script's own :class:`~totes.glue_job.GlueJob` does."""
     for job in workflow.jobs.values():
-        script = _job_script(job.script)
-        args = resolve_args(job_argv(job, "preflight", workflow.name, "preflight"), script.REQUIRED_ARGS,
-                            script.OPTIONAL_ARGS)
+        glue_job = _job_script(job.script).JOB
+        args = glue_job.resolve_args(job_argv(job, "preflight", workflow.name, "preflight"))
         started = time.monotonic()
-        results = JOB_CHECKS[job.key](args)
+        results = glue_job.checks(args)
         yield job.name, results, time.monotonic() - started
 
 
