@@ -96,7 +96,8 @@ test: venv jdbc-driver db-up ## Run the test suite against real PostgreSQL and r
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 .PHONY: clean-zones
-clean-zones: ## Delete the local zones, their bookmarks and catalog (the source and warehouse databases stay)
+clean-zones: venv db-up ## Delete the local zones, their bookmarks and catalogs (the source and warehouse databases stay)
+	@$(PY) -m totes.local.processed_catalog forget
 	rm -rf $(TOTES_LOCAL_DIR)/zones $(TOTES_LOCAL_CATALOG_DIR)
 
 .PHONY: clean

@@ -46,6 +46,14 @@ class IcebergSetupError(RuntimeError):
     """The session cannot reach the processed zone's catalog (a missing extension, an unknown kind)."""
 
 
+def spark_catalog_name(kind: str, zone_uri: str) -> str:
+    """The Spark catalog's name of a zone: one per zone. Spark keeps a catalog it has once loaded for the
+    session's life, so a session that meets a second zone (the tests, a warm local runner) needs a second name;
+    the JDBC catalog also keys its tables by this name."""
+    digest = hashlib.sha1(f"{kind} {zone_uri}".encode()).hexdigest()[:12]
+    return f"processed_{digest}"
+
+
 @dataclass(frozen=True)
 class ProcessedCatalog:
     """Where the processed zone's tables are registered and stored."""
@@ -65,11 +73,7 @@ class ProcessedCatalog:
 
     @property
     def spark_name(self) -> str:
-        """The Spark catalog's name: one per zone. Spark keeps a catalog it has once loaded for the session's
-        life, so a session that meets a second zone (the tests, a warm local runner) needs a second name; the
-        JDBC catalog also keys its tables by this name."""
-        digest = hashlib.sha1(f"{self.kind} {self.zone_uri}".encode()).hexdigest()[:12]
-        return f"processed_{digest}"
+        return spark_catalog_name(self.kind, self.zone_uri)
 
     def table(self, name: str) -> str:
         """A table's identifier in Spark SQL."""

@@ -28,6 +28,7 @@ import psycopg
 
 from totes import settings
 from totes.catalog import LOCAL_CATALOG_DIR_ENV
+from totes.local.processed_catalog import forget_zone
 from totes.local.runner import LOCAL_STATE_DIR, WorkflowAlreadyRunningError, workflow_lock
 from totes.local.workflow import load_workflow, local_workflow_variables
 from totes.secrets import DatabaseCredentials, LocalSecretProvider, SecretError
@@ -71,6 +72,8 @@ def _forget_the_old_source() -> None:
     except (SecretError, WarehouseError) as error:
         raise CommandError(f"{error}; nothing was changed") from None
     print(f"emptied the warehouse {credentials.describe()}: {len(emptied)} tables (migrations stay applied)")
+    # The processed zone's Iceberg tables are registered apart from the zone (totes/local/processed_catalog.py).
+    print(f"forgot {forget_zone()} processed-catalog entries of {settings.LOCAL_PROCESSED_ZONE}")
     catalog_dir = Path(os.environ.get(LOCAL_CATALOG_DIR_ENV) or settings.LOCAL_DIR / "catalog")
     for folder in (settings.LOCAL_ZONES_DIR, catalog_dir):
         if folder.exists():
