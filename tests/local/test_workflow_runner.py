@@ -102,6 +102,15 @@ def test_the_project_workflow_starts_ingestion_every_15_minutes():
     assert workflow.max_concurrent_runs == 1
 
 
+def test_a_trigger_waiting_for_a_state_glue_does_not_have_is_refused(tmp_path):
+    _workflow(tmp_path, {"first": APPEND_NAME, "second": APPEND_NAME})
+    path = tmp_path / "workflow.json"
+    path.write_text(path.read_text().replace('"SUCCEEDED"', '"SUCCEDED"'))
+
+    with pytest.raises(ValueError, match="trigger then waits for first to reach 'SUCCEDED', which is not a Glue job"):
+        load_workflow({}, path)
+
+
 # --- the trigger chain, retries and the job run records -------------------------------------------------
 
 def test_the_chain_runs_in_trigger_order_and_stops_at_the_first_failure(tmp_path):

@@ -31,6 +31,7 @@ from totes.dashboard.job_runs import (
 )
 from totes.dashboard.quality import latest_report, quality_jobs, report_frame
 from totes.dashboard.warehouse import DashboardProblem, WarehouseSnapshot, load_snapshot
+from totes.local.job_states import SUCCEEDED
 from totes.transform.quality_report import format_share
 
 TABS = ("Sales", "Purchases", "Payments", "Pipeline health")
@@ -461,7 +462,7 @@ def render_health(config: DashboardConfig, snapshot: WarehouseSnapshot | None, n
     with left:
         chart(charts.job_run_durations(frame.dropna(subset=["started", "duration_s"])))
     with right:
-        loads = frame[(frame["job"] == config.load_job_name) & (frame["state"] == "SUCCEEDED")]
+        loads = frame[(frame["job"] == config.load_job_name) & (frame["state"] == SUCCEEDED)]
         rows = _rows_per_table([run for run in recent if run.run_id in set(loads["run_id"])])
         if not rows.empty:
             chart(

@@ -16,16 +16,11 @@ import altair as alt
 import pandas as pd
 
 from totes.dashboard.queries import OTHER_ITEMS, OVERDUE_AGE_BANDS
+from totes.local.job_states import ERROR, FAILED, RUNNING, STOPPED, SUCCEEDED, TIMEOUT
 
 LABEL_LIMIT = 220  # pixels of a category label before Vega-Lite cuts it short (counterparty names are long)
-STATE_COLOURS = {
-    "SUCCEEDED": "#2e7d32",
-    "RUNNING": "#1565c0",
-    "FAILED": "#c62828",
-    "TIMEOUT": "#ef6c00",
-    "STOPPED": "#6d4c41",
-    "ERROR": "#c62828",
-}
+STATE_COLOURS = {SUCCEEDED: "#2e7d32", RUNNING: "#1565c0", FAILED: "#c62828", TIMEOUT: "#ef6c00", STOPPED: "#6d4c41",
+                 ERROR: "#c62828"}
 
 
 def format_money(amount: Decimal | int | None, currency_code: str) -> str:

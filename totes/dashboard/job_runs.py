@@ -22,13 +22,12 @@ from pathlib import Path
 from typing import Protocol
 
 from totes import settings
+from totes.local.job_states import FAILED_STATES, RUNNING, SUCCEEDED
 from totes.local.workflow import WORKFLOW_FILE, load_workflow, local_workflow_variables
 from totes.logs import log_event
 
 logger = logging.getLogger("totes.dashboard")
 
-SUCCEEDED, RUNNING = "SUCCEEDED", "RUNNING"
-FAILED_STATES = frozenset({"FAILED", "TIMEOUT", "ERROR", "STOPPED"})
 DEFAULT_LIMIT = 50  # runs per job
 
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from totes import settings
-from totes.dashboard.job_runs import SUCCEEDED, JobRunRecord
+from totes.dashboard.job_runs import JobRunRecord
+from totes.local.job_states import SUCCEEDED
 from totes.local.workflow import WORKFLOW_FILE, load_workflow, local_workflow_variables
 from totes.transform.quality_report import (
     MAX_QUARANTINE_SHARE_ARGUMENT,

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from totes import settings
+from totes.local.job_states import ERROR, FAILED, STOPPED, SUCCEEDED, TIMEOUT
 from totes.local.workflow import EVENT_PATTERN_FILE, failure_event_pattern, load_workflow, local_workflow_variables
 from totes.logs import log_event
 from totes.transform.quality_report import (
@@ -56,7 +57,7 @@ logger = logging.getLogger("totes.local")
 
 DETAIL_TYPE = "Glue Job State Change"
 SOURCE = "aws.glue"
-SEVERITY = {"SUCCEEDED": "INFO", "FAILED": "ERROR", "TIMEOUT": "ERROR", "ERROR": "ERROR", "STOPPED": "WARN"}
+SEVERITY = {SUCCEEDED: "INFO", FAILED: "ERROR", TIMEOUT: "ERROR", ERROR: "ERROR", STOPPED: "WARN"}
 # What the local "account" and "region" of the events are; on AWS they are the deployment's.
 ACCOUNT_ENV, REGION_ENV = "TOTES_AWS_ACCOUNT_ID", "AWS_REGION"  # AWS_DEFAULT_REGION is read as well
 DEFAULT_ACCOUNT, DEFAULT_REGION = "000000000000", "eu-west-2"
@@ -73,7 +74,7 @@ def _event_time(iso_timestamp: str | None) -> str:
 
 
 def _event_message(job_run: JobRun) -> str:
-    if job_run.JobRunState == "SUCCEEDED":
+    if job_run.JobRunState == SUCCEEDED:
         return "Job run succeeded"
     return job_run.ErrorMessage or f"Job run {job_run.JobRunState.lower()}"
 
@@ -123,25 +124,25 @@ class EventPattern:
 
 
 _HINTS = {
-    "FAILED": [
+    FAILED: [
         "The error above is what the script raised. The job's log lines show the step it was in (table, "
         "query, file); fix the cause, then the next run (schedule or `make run`) picks the same data up "
         "again: a failed run does not move the job's bookmark.",
         "A failed run is retried max_retries times (workflow/workflow.json); each retry is its own job run "
         "(<first run id>_attempt_<n>) and alerts on its own.",
     ],
-    "TIMEOUT": [
+    TIMEOUT: [
         "The run took longer than its timeout (timeout_minutes in workflow/workflow.json) and was stopped: "
         "its Spark jobs were cancelled and nothing after it in the workflow ran. A TIMEOUT is not retried.",
         "In the Spark UI, the last stage of the run shows where the time went; a lock or a long transaction "
         "in a database shows in pg_stat_activity. The bookmark did not move: the next run re-reads the same "
         "data.",
     ],
-    "STOPPED": [
+    STOPPED: [
         "The run was stopped on request (Ctrl-C or SIGTERM to the local runner); nothing after it ran. The "
         "bookmark did not move: the next run re-reads the same data.",
     ],
-    "ERROR": ["The workflow tried to start a job that does not exist; check workflow/workflow.json."],
+    ERROR: ["The workflow tried to start a job that does not exist; check workflow/workflow.json."],
 }
 
 

@@ -59,6 +59,7 @@ from totes import logs, settings
 from totes.local import metric_filters
 from totes.local.alerts import job_state_change_event
 from totes.local.deployed_shape import DeployedShape, Deployment, ShapeError, deployed_shape, terraform_variables
+from totes.local.job_states import FAILED, SUCCEEDED
 from totes.local.runner import JobRun, LocalWorkflowRunner
 from totes.local.spark import JARS_DIR, read_jvm_dependencies
 from totes.local.spark_cluster import ClusterError, SparkCluster
@@ -584,14 +585,14 @@ def check_metric_filters(shape: DeployedShape, processes: JobProcesses, runs: li
                   for metric, spec in shape.log_metrics.items()}
         report.append(f"{run.JobName} {run.Id[:14]} {run.JobRunState}: "
                       + ", ".join(f"{metric}={value:g}" for metric, value in values.items()))
-        if run.JobRunState == "SUCCEEDED":
+        if run.JobRunState == SUCCEEDED:
             expected = {"RunsStarted": 1, "RunsSucceeded": 1, "RunsFailed": 0, "ErrorLogLines": 0}
         else:
             expected = {"RunsSucceeded": 0}
         for metric, value in expected.items():
             if values.get(metric) != value:
                 problems.append(f"{run.JobName} {run.Id}: metric {metric} is {values.get(metric):g}, expected {value}")
-        if run.JobRunState != "SUCCEEDED" and values.get("ErrorLogLines", 0) < 1:
+        if run.JobRunState != SUCCEEDED and values.get("ErrorLogLines", 0) < 1:
             problems.append(f"{run.JobName} {run.Id} failed but metric ErrorLogLines saw no ERROR line")
     if problems:
         raise RehearsalError("metric filters: " + "; ".join(problems))
@@ -687,7 +688,7 @@ def rehearse(endpoint: str | None, port: int, scale: float, seed: int, out=sys.s
                 result = runner.run()
             results.append(result)
             if not result.succeeded:
-                failed = [run for run in result.job_runs if run.JobRunState != "SUCCEEDED"]
+                failed = [run for run in result.job_runs if run.JobRunState != SUCCEEDED]
                 raise RehearsalError(f"{name}: {failed[-1].JobName} {failed[-1].JobRunState}: "
                                      f"{_one_line(failed[-1].ErrorMessage or '', 300)}")
             check_warehouse(databases, versions_seen)
@@ -703,7 +704,7 @@ def rehearse(endpoint: str | None, port: int, scale: float, seed: int, out=sys.s
             failed_result = LocalWorkflowRunner(failing, state_dir=work_dir / "state-failure", run_script=processes,
                                                 event_bus=bus).run()
         delivered = bus.delivered()
-        failed_ids = [run.Id for run in failed_result.job_runs if run.JobRunState == "FAILED"]
+        failed_ids = [run.Id for run in failed_result.job_runs if run.JobRunState == FAILED]
         if not failed_ids or [event["detail"]["jobRunId"] for event in delivered] != failed_ids:
             raise RehearsalError(f"the failure rule delivered {len(delivered)} events for the failed runs {failed_ids}")
         all_runs = [run for result in (*results, failed_result) for run in result.job_runs]

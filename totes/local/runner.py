@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from totes import logs, settings
+from totes.local.job_states import COMPLETED, FAILED, RUNNING, STOPPED, SUCCEEDED, TIMEOUT
 from totes.local.workflow import JobDefinition, Trigger, Workflow, load_workflow, local_workflow_variables
 from totes.logs import log_event
 from totes.manifests import RunManifest, list_manifests
@@ -59,7 +60,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("totes.local")
 
-SUCCEEDED, FAILED, TIMEOUT, STOPPED, RUNNING = "SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "RUNNING"
 RUNNER_LOG_NAME = "local-workflow"
 LOCAL_STATE_DIR = settings.LOCAL_DIR / "state"  # job and workflow run records, events, the workflow lock
 # How long an interrupted script may take to unwind before the runner gives up waiting for it.
@@ -137,7 +137,7 @@ class WorkflowRun:
     def succeeded(self) -> bool:
         """Glue calls a run COMPLETED even when jobs failed; a good run is one whose every job succeeded."""
         stats = self.Statistics
-        return (self.Status == "COMPLETED" and stats.get("TotalActions", 0) > 0
+        return (self.Status == COMPLETED and stats.get("TotalActions", 0) > 0
                 and stats.get("SucceededActions") == stats.get("TotalActions"))
 
     @classmethod
@@ -522,7 +522,7 @@ class LocalWorkflowRunner:
                 stopped = self.stop.stop_job.is_set() and (cut_short or STOPPED in states.values())
                 result = WorkflowRunResult(workflow_run_id, job_runs, states, stopped)
                 workflow_run.CompletedOn = _now()
-                workflow_run.Status = STOPPED if stopped else "COMPLETED"
+                workflow_run.Status = STOPPED if stopped else COMPLETED
                 workflow_run.Statistics = _statistics(states)
                 self.workflow_run_log.append(workflow_run)
                 logs.configure(job=RUNNER_LOG_NAME, workflow_run_id=workflow_run_id)

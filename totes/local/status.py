@@ -17,9 +17,8 @@ from pathlib import Path
 
 from totes.bookmarks import bookmark_key
 from totes.freshness import FreshnessPromise, LoadFreshness, judge, lag_distribution
+from totes.local.job_states import RUNNING, SUCCEEDED
 from totes.local.runner import (
-    RUNNING,
-    SUCCEEDED,
     JobRun,
     JobRunLog,
     WorkflowRun,

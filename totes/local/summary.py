@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from totes.local.job_states import FAILED, SUCCEEDED
 from totes.local.runner import WorkflowRunResult
 from totes.manifests import RunManifest, list_manifests
 from totes.zones import ZoneStore
@@ -14,7 +15,7 @@ def manifests_of_run(result: WorkflowRunResult, zones: list[ZoneStore],
     """The manifest each successful job run committed, keyed by job run id."""
     # Run ids sort by time, so listing only the runs after the workflow started is a string comparison.
     after = started_at.strftime("%Y%m%dT%H%M%S")
-    wanted = {run.Id for run in result.job_runs if run.JobRunState == "SUCCEEDED"}
+    wanted = {run.Id for run in result.job_runs if run.JobRunState == SUCCEEDED}
     found = {}
     for zone in zones:
         for job_name in {run.JobName for run in result.job_runs}:
@@ -44,7 +45,7 @@ def _note(output) -> str:
 
 def format_run_summary(result: WorkflowRunResult, zones: list[ZoneStore], started_at: dt.datetime) -> str:
     manifests = manifests_of_run(result, zones, started_at)
-    lines = [f"\nWorkflow run {result.workflow_run_id}: {'SUCCEEDED' if result.succeeded else 'FAILED'}"]
+    lines = [f"\nWorkflow run {result.workflow_run_id}: {SUCCEEDED if result.succeeded else FAILED}"]
     for run in result.job_runs:
         lines.append(f"\n  {run.JobName} (attempt {run.Attempt + 1}): {run.JobRunState} in {run.ExecutionTime:.1f}s")
         if run.ErrorMessage:

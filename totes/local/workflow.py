@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from totes import settings
+from totes.local.job_states import JOB_RUN_STATES
 from totes.settings import REPO_DIR
 
 WORKFLOW_FILE = REPO_DIR / "workflow" / "workflow.json"
@@ -112,4 +113,8 @@ def load_workflow(variables: dict[str, str], path: Path = WORKFLOW_FILE) -> Work
         for job_key in trigger.actions + [job for job, _ in trigger.conditions]:
             if job_key not in jobs:
                 raise ValueError(f"trigger {trigger.name} refers to unknown job {job_key!r}")
+        for job_key, state in trigger.conditions:
+            if state not in JOB_RUN_STATES:
+                raise ValueError(f"trigger {trigger.name} waits for {job_key} to reach {state!r}, which is not a "
+                                 f"Glue job run state ({', '.join(sorted(JOB_RUN_STATES))})")
     return Workflow(data["name"], int(data.get("max_concurrent_runs", 1)), jobs, triggers)
