@@ -14,7 +14,8 @@ from pyspark.sql import functions as F
 from tests.transform.conftest import base_rows, ts
 from totes.bookmarks import JobBookmark
 from totes.star import DIMENSIONS, FACTS, STAR_TABLES, WAREHOUSE_TABLES
-from totes.transform.contracts import InputReadError, InputSchemaError, MandatoryDimensionEmptyError
+from totes.transform.contracts import (BlankDimensionValueError, InputReadError, InputSchemaError,
+                                       MandatoryDimensionEmptyError)
 from totes.transform import run as transform_run
 from totes.transform.run import TransformRun
 
@@ -454,3 +455,14 @@ def test_a_refused_commit_names_the_table_leaves_it_at_its_snapshot_and_the_reru
         (1, "09:30:00.125"), (2, "09:30:00.125"), (3, "09:30:00.125"), (4, "10:00:00.125")]
     assert _keys(transform.table("fact_sales_order"), ["sales_order_id"]) == [(1,), (2,), (3,)]
     assert rerun.tables["fact_sales_order"].details["status"] == "unchanged"  # committed by the failed run
+
+
+def test_a_blank_in_a_dimensions_required_text_fails_the_run_naming_the_key_and_column(transform):
+    rows = base_rows()
+    rows["staff"][1] = (2, "Deron", "   ", 2, "deron.beier@terrifictotes.com", ts(), ts())  # last_name blank
+    transform.ingest(rows)
+
+    with pytest.raises(BlankDimensionValueError, match=r"dim_staff: blank values in required columns "
+                                                       r"\(staff_id 2: last_name\)"):
+        transform.run()
+    assert transform.bookmark_text() is None

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import reduce
+
 import pyarrow as pa
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from totes.tables import expected_spark_schema
 from totes.parquet_io import arrow_schema, parquet_schema
+from totes.star import StarTable
 from totes.tables import SourceTable
 
 MAX_KEYS_SHOWN = 10
@@ -31,6 +34,10 @@ class TableCommitError(RuntimeError):
 
 class MandatoryDimensionEmptyError(TransformContractError):
     """A table every fact depends on has no rows at all."""
+
+
+class BlankDimensionValueError(TransformContractError):
+    """A dimension row has a blank ('' or spaces) in a text column the warehouse requires a value in."""
 
 
 class UnresolvedDimensionParentError(TransformContractError):
@@ -99,3 +106,23 @@ def require_resolved(dimension: str, df: DataFrame, key: str, parent_column: str
     if unresolved:
         keys = ", ".join(str(row[0]) for row in unresolved)
         raise UnresolvedDimensionParentError(f"{dimension}: no {parent} row for {key} {keys}")
+
+
+def require_no_blanks(dimension: StarTable, df: DataFrame) -> None:
+    """No row of a dimension has a blank in a required text column; lists the keys of those that do.
+
+    A fact row with a blank is quarantined (quality.py, ``blank_value``); a dimension row cannot be, since every
+    fact referring to it would then be held as ``missing_parent``, so a blank there fails the run, as a missing
+    parent does: the source broke its contract and the warehouse would show '' as a name.
+    """
+    required = [c.name for c in dimension.columns if c.pg_type == "text" and not c.nullable]
+    if not required:
+        return
+    (key,) = dimension.natural_key
+    blank = reduce(lambda a, b: a | b, [F.trim(F.col(name)) == "" for name in required])
+    found = df.where(blank).select(key, *required).limit(MAX_KEYS_SHOWN).collect()
+    if found:
+        rows = "; ".join(f"{key} {row[key]}: " + ", ".join(name for name in required
+                                                           if row[name] is not None and not row[name].strip())
+                         for row in found)
+        raise BlankDimensionValueError(f"{dimension.name}: blank values in required columns ({rows})")

@@ -45,6 +45,7 @@ from totes.transform.contracts import (
     check_input_schema,
     latest_versions,
     one_row_per_version,
+    require_no_blanks,
     require_resolved,
 )
 from totes.transform.facts import FACT_BUILDERS, FACT_PARTITION_SPEC, date_bounds
@@ -464,6 +465,7 @@ class TransformRun:
                 (key,) = dim.natural_key
                 touched_df = batches[source].select(F.col(source_table(source).primary_key).alias(key))
                 dim_df = dim_df.join(touched_df, on=key, how="left_semi")
+            require_no_blanks(dim, dim_df)
             return self._write_dimension(name, dim_df, details)
 
         to_write = [name for name in builders if changed.intersection(dims.DIMENSION_INPUTS[name])]
