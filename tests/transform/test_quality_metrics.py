@@ -84,7 +84,9 @@ def _tables(quality: RunQuality) -> dict[str, TableOutput]:
             for name, report in quality.tables.items()}
 
 
-def test_the_job_log_warns_above_the_share_and_stays_quiet_below(caplog):
+def test_the_job_log_warns_above_the_share_and_stays_quiet_below(caplog, monkeypatch):
+    # A job run earlier in the session configured the totes loggers not to propagate (logs.configure).
+    monkeypatch.setattr(logging.getLogger("totes"), "propagate", True)
     with caplog.at_level(logging.INFO, logger="totes.transform"):
         log_run_quality(_tables(_quality()), max_share=0.05)
         log_run_quality(_tables(_quality()), max_share=0.1)
