@@ -4,7 +4,8 @@ The transformation and the load reach the processed zone's tables through one Sp
 (:attr:`ProcessedCatalog.spark_name`), configured from the job's arguments (README, "The processed zone"):
 
 - ``--processed-catalog glue`` (AWS): Iceberg's Glue catalog, the Glue Data Catalog database of
-  ``--catalog-database`` being the namespace, S3 file IO;
+  ``--catalog-database`` being the namespace, S3 file IO; with an endpoint override in the environment (the
+  deploy rehearsal's emulator: ``AWS_ENDPOINT_URL``, as boto3 reads it) both clients go there, S3 path-style;
 - ``--processed-catalog jdbc:<secret id>`` (locally): Iceberg's JDBC catalog in the PostgreSQL database whose
   credentials are that secret; the same namespace; files through Hadoop's file system.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import uuid
 from dataclasses import dataclass
 
@@ -87,6 +89,7 @@ class ProcessedCatalog:
                          # The jobs' own optimistic check is the metadata location; Glue's table versions grow by
                          # one per commit, every 15 minutes, without archive copies the crawler never needs.
                          f"{prefix}.glue.skip-archive": "true"})
+            conf.update(_endpoint_overrides(prefix))
         else:
             conf.update({f"{prefix}.catalog-impl": "org.apache.iceberg.jdbc.JdbcCatalog",
                          f"{prefix}.uri": self.jdbc_url,
@@ -95,6 +98,23 @@ class ProcessedCatalog:
                          # V1 also keeps views; the schema is created on first use.
                          f"{prefix}.jdbc.schema-version": "V1"})
         return conf
+
+
+def _endpoint_overrides(prefix: str) -> dict[str, str]:
+    """The Glue catalog's settings for AWS endpoints overridden in the environment (boto3's variables: the
+    general ``AWS_ENDPOINT_URL``, or ``AWS_ENDPOINT_URL_GLUE`` / ``AWS_ENDPOINT_URL_S3`` per service); none on AWS.
+
+    Set as catalog properties rather than left to the SDK's reading of the environment: S3FileIO travels to the
+    executors with its properties, where the driver's environment does not, and an emulator on an IP address
+    serves buckets by path only.
+    """
+    general = os.environ.get("AWS_ENDPOINT_URL")
+    glue = os.environ.get("AWS_ENDPOINT_URL_GLUE", general)
+    s3 = os.environ.get("AWS_ENDPOINT_URL_S3", general)
+    conf = {f"{prefix}.glue.endpoint": glue} if glue else {}
+    if s3:
+        conf.update({f"{prefix}.s3.endpoint": s3, f"{prefix}.s3.path-style-access": "true"})
+    return conf
 
 
 def use_catalog(spark: SparkSession, catalog: ProcessedCatalog) -> None:
