@@ -96,7 +96,10 @@ class ProcessedCatalog:
                          f"{prefix}.jdbc.user": self.jdbc_user or "",
                          f"{prefix}.jdbc.password": self.jdbc_password or "",
                          # V1 also keeps views; the schema is created on first use.
-                         f"{prefix}.jdbc.schema-version": "V1"})
+                         f"{prefix}.jdbc.schema-version": "V1",
+                         # A server restarted under a pooled connection (admin or crash shutdown, starting up):
+                         # reconnect and retry, as for the connection errors Iceberg retries by default.
+                         f"{prefix}.retryable_status_codes": "57P01,57P02,57P03"})
         return conf
 
 
