@@ -107,9 +107,9 @@ def _endpoint_overrides(prefix: str) -> dict[str, str]:
     """The Glue catalog's settings for AWS endpoints overridden in the environment (boto3's variables: the
     general ``AWS_ENDPOINT_URL``, or ``AWS_ENDPOINT_URL_GLUE`` / ``AWS_ENDPOINT_URL_S3`` per service); none on AWS.
 
-    Set as catalog properties rather than left to the SDK's reading of the environment: S3FileIO travels to the
-    executors with its properties, where the driver's environment does not, and an emulator on an IP address
-    serves buckets by path only.
+    The AWS SDK in the driver reads ``AWS_ENDPOINT_URL`` itself, but S3FileIO also writes from the executors,
+    which get the catalog's properties and not the driver's environment; path-style, because an emulator on an
+    IP address has no bucket host names.
     """
     general = os.environ.get("AWS_ENDPOINT_URL")
     glue = os.environ.get("AWS_ENDPOINT_URL_GLUE", general)
