@@ -4,7 +4,8 @@ The transformation and the load reach the processed zone's tables through one Sp
 (:attr:`ProcessedCatalog.spark_name`), configured from the job's arguments (README, "The processed zone"):
 
 - ``--processed-catalog glue`` (AWS): Iceberg's Glue catalog, the Glue Data Catalog database of
-  ``--catalog-database`` being the namespace, S3 file IO;
+  ``--catalog-database`` being the namespace, S3 file IO; with an endpoint override in the environment (the
+  deploy rehearsal's emulator: ``AWS_ENDPOINT_URL``, as boto3 reads it) both clients go there, S3 path-style;
 - ``--processed-catalog jdbc:<secret id>`` (locally): Iceberg's JDBC catalog in the PostgreSQL database whose
   credentials are that secret; the same namespace; files through Hadoop's file system.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import uuid
 from dataclasses import dataclass
 
@@ -91,14 +93,35 @@ class ProcessedCatalog:
                          # The jobs' own optimistic check is the metadata location; Glue's table versions grow by
                          # one per commit, every 15 minutes, without archive copies the crawler never needs.
                          f"{prefix}.glue.skip-archive": "true"})
+            conf.update(_endpoint_overrides(prefix))
         else:
             conf.update({f"{prefix}.catalog-impl": "org.apache.iceberg.jdbc.JdbcCatalog",
                          f"{prefix}.uri": self.jdbc_url,
                          f"{prefix}.jdbc.user": self.jdbc_user or "",
                          f"{prefix}.jdbc.password": self.jdbc_password or "",
                          # V1 also keeps views; the schema is created on first use.
-                         f"{prefix}.jdbc.schema-version": "V1"})
+                         f"{prefix}.jdbc.schema-version": "V1",
+                         # A server restarted under a pooled connection (admin or crash shutdown, starting up):
+                         # reconnect and retry, as for the connection errors Iceberg retries by default.
+                         f"{prefix}.retryable_status_codes": "57P01,57P02,57P03"})
         return conf
+
+
+def _endpoint_overrides(prefix: str) -> dict[str, str]:
+    """The Glue catalog's settings for AWS endpoints overridden in the environment (boto3's variables: the
+    general ``AWS_ENDPOINT_URL``, or ``AWS_ENDPOINT_URL_GLUE`` / ``AWS_ENDPOINT_URL_S3`` per service); none on AWS.
+
+    The AWS SDK in the driver reads ``AWS_ENDPOINT_URL`` itself, but S3FileIO also writes from the executors,
+    which get the catalog's properties and not the driver's environment; path-style, because an emulator on an
+    IP address has no bucket host names.
+    """
+    general = os.environ.get("AWS_ENDPOINT_URL")
+    glue = os.environ.get("AWS_ENDPOINT_URL_GLUE", general)
+    s3 = os.environ.get("AWS_ENDPOINT_URL_S3", general)
+    conf = {f"{prefix}.glue.endpoint": glue} if glue else {}
+    if s3:
+        conf.update({f"{prefix}.s3.endpoint": s3, f"{prefix}.s3.path-style-access": "true"})
+    return conf
 
 
 def use_catalog(spark: SparkSession, catalog: ProcessedCatalog) -> None:

@@ -108,8 +108,9 @@ class TableMaintenance:
 
 
 def _timestamp(moment: dt.datetime) -> str:
-    """A Spark SQL TIMESTAMP literal in UTC (the procedures take no expression such as current_timestamp())."""
-    return f"TIMESTAMP '{moment.astimezone(dt.timezone.utc).strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+    """A Spark SQL TIMESTAMP literal of the moment, its offset included so that the session's time zone does not
+    shift it (the procedures take no expression such as current_timestamp())."""
+    return f"TIMESTAMP '{moment.astimezone(dt.timezone.utc).strftime('%Y-%m-%d %H:%M:%S.%f')}+00:00'"
 
 
 def _count(spark: SparkSession, table: str, metadata_table: str) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from totes.maintenance import load_maintenance
 from totes.settings import REPO_DIR
 
 # Measured on this 2-core machine: about 7 minutes (README, "Deploy rehearsal"); the bound leaves room for a
@@ -80,12 +81,17 @@ def test_the_rehearsal_runs_the_deployed_shape_end_to_end_and_leaves_nothing_beh
     assert re.search(r"spark master +spark://127\.0\.0\.1:\d+ \(pids \{'master': \d+, 'worker-1': \d+, "
                      r"'worker-2': \d+\}\)", summary)
     assert "totesys-dev-glue-job-failure: delivered 1 event(s), ['FAILED']" in summary
-    assert "'totesys_dev_ingestion': 11, 'totesys_dev_processed': 11" in summary
+    # The processed zone: every table of the definition an Iceberg table in the Glue catalog, metadata on S3.
+    processed_tables = len(load_maintenance().tables)
+    assert f"'totesys_dev_ingestion': 11, 'totesys_dev_processed': {processed_tables}" in summary
+    assert (f"iceberg tables       {processed_tables} in totesys_dev_processed, metadata under "
+            f"s3://totesys-dev-processed-") in summary
     assert "FAILED: ErrorLogLines=1" in summary and "RunsFailed=1" in summary
     # Nothing left running, no temporary folder, the local stack as it was.
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
-    started_pids = [int(pid) for pid in re.findall(r"': (\d+)", summary)] + [int(pid) for pid, _, _ in runs]
+    cluster_pids = re.search(r"spark master +\S+ \(pids (\{[^}]*\})\)", summary).group(1)
+    started_pids = [int(pid) for pid in re.findall(r"': (\d+)", cluster_pids)] + [int(pid) for pid, _, _ in runs]
     assert not [pid for pid in started_pids if _alive(pid)]
     work_dir = re.search(r"work folder +(\S+)", summary).group(1)
     assert not Path(work_dir).exists()

@@ -351,6 +351,12 @@ class JobProcesses:
             "spark.hadoop.fs.s3a.access.key": TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"],
             "spark.hadoop.fs.s3a.secret.key": TEST_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         }
+        # Iceberg's S3FileIO writes the processed zone's data files from the executors, with the AWS SDK's own
+        # credentials and Region: on Glue the job role's on every node, here the drivers' test environment (the
+        # endpoint travels with the catalog's properties: totes/iceberg.py).
+        for key, value in aws_environment(self.endpoint, self.shape.deployment.region).items():
+            if key != "AWS_ENDPOINT_URL":
+                conf[f"spark.executorEnv.{key}"] = value
         arguments = job.arguments
         if arguments.get("--enable-spark-ui") == "true" and arguments.get("--spark-event-logs-path"):
             conf["spark.eventLog.enabled"] = "true"
@@ -744,8 +750,15 @@ def _summary(shape, emulator, cluster, processes, runs, metrics, delivered, data
     import boto3
 
     glue = boto3.client("glue")
-    tables = {database["name"]: len(glue.get_tables(DatabaseName=database["name"])["TableList"])
+    listed = {database["name"]: glue.get_tables(DatabaseName=database["name"])["TableList"]
               for database in shape.catalog_databases.values()}
+    tables = {name: len(table_list) for name, table_list in listed.items()}
+    # The processed zone's tables as Iceberg's Glue catalog registered them: Iceberg tables whose metadata the
+    # jobs wrote into the processed bucket.
+    processed = shape.catalog_databases["processed"]
+    iceberg = [table for table in listed[processed["name"]]
+               if table.get("Parameters", {}).get("table_type", "").upper() == "ICEBERG"
+               and table["Parameters"].get("metadata_location", "").startswith(processed["zone"].rstrip("/") + "/")]
     s3 = boto3.client("s3")
     objects = {}
     for key, bucket in shape.bucket_names.items():
@@ -762,6 +775,7 @@ def _summary(shape, emulator, cluster, processes, runs, metrics, delivered, data
         "job runs": [f"{run.JobName} {run.Id} {run.JobRunState} {run.ExecutionTime:.1f} s" for run in runs],
         "buckets (objects)": objects,
         "catalog tables": tables,
+        "iceberg tables": f"{len(iceberg)} in {processed['name']}, metadata under {processed['zone']}",
         "secrets": {key: shape.secret_names[key] for key in ("source", "warehouse")},
         "databases": {"source": databases.names[0], "warehouse": databases.names[1],
                       "server": f"{databases.owner.host}:{databases.owner.port}"},
@@ -784,6 +798,7 @@ def _format_summary(summary: dict, timings: Timings) -> str:
     lines.append("  buckets (objects)")
     lines += [f"    {bucket}: {count}" for bucket, count in summary["buckets (objects)"].items()]
     lines.append(f"  catalog tables       {summary['catalog tables']}")
+    lines.append(f"  iceberg tables       {summary['iceberg tables']}")
     lines.append(f"  secrets              {summary['secrets']}")
     lines.append(f"  databases            {summary['databases']}")
     lines.append("  metric filters (monitoring.tf's patterns over each run's delivered lines)")
