@@ -56,6 +56,7 @@ from totes.transform.quality import (
     QUARANTINE_RULE,
     filter_passed,
     filter_quarantined,
+    held_rows_schema,
     judged_quality,
     table_rules,
     with_quality_verdicts,
@@ -403,8 +404,8 @@ class TransformRun:
                  if key.endswith(".parquet")] if pending else []
         if not files:
             return None
-        table = source_table(fact_source)
-        return self._read_quarantine(fact_source, files).select(table.primary_key, "last_updated", QUARANTINE_RULE)
+        # The schema given, not inferred: inferring it is a Spark job of its own.
+        return self.spark.read.schema(held_rows_schema(fact_source)).parquet(*(self.zone.uri_of(k) for k in files))
 
     def _parents_to_narrow(self, fact_source: str, state: TransformState, pending: dict | None) -> frozenset[str]:
         """The big parents a small batch checks its foreign keys against only where it refers to them."""
