@@ -52,7 +52,7 @@ SEED = 42
 BIG_TABLES = ("sales_order", "purchase_order", "transaction", "payment")
 # Per table of the load: where its time went (the "table loaded" event).
 LOAD_TABLE_FIGURES = ("table", "rows", "seconds", "references", "read_seconds", "stage_seconds", "check_seconds",
-                      "merge_seconds", "validate_seconds")
+                      "merge_seconds", "index_seconds", "validate_seconds")
 
 
 def log(message: str) -> None:

@@ -496,6 +496,10 @@ class EmulatorEventBus:
             raise RehearsalError(f"EventBridge refused the event of {job_run.JobName}: {answer['Entries']}")
         self.published.append(event)
 
+    def publish_quality(self, job_run: JobRun, arguments: dict[str, str]) -> None:
+        """Nothing to do: in the deployed shape the transformation job puts its quality report into the
+        emulator's CloudWatch itself, and the quarantine alarm, not an event, alerts on it."""
+
     def delivered(self) -> list[dict]:
         import boto3
 

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
-from totes.tables import SourceTable, source_table
+from totes.tables import SourceTable, expected_spark_schema, source_table
 from totes.transform.quality_report import RuleGroup, TableQuality, table_quality
 from totes.transform.staging import TEXT_DATE_COLUMNS, TEXT_TYPES
 
@@ -152,6 +153,14 @@ def with_quality_verdicts(table_name: str, parent_keys: dict[str, DataFrame], cu
 HELD_RULE = "_held_rule"
 
 
+def held_rows_schema(table_name: str) -> T.StructType:
+    """What :func:`judged_quality` reads of an earlier run's quarantine: the version and the rule."""
+    table = source_table(table_name)
+    version = [field for field in expected_spark_schema(table).fields
+               if field.name in (table.primary_key, "last_updated")]
+    return T.StructType(version + [T.StructField(QUARANTINE_RULE, T.StringType())])
+
+
 def judged_quality(table_name: str, judged_df: DataFrame, held_df: DataFrame | None = None) -> TableQuality:
     """The quality report of a judged frame (the output of :func:`with_quality_verdicts`), in one aggregation.
 
@@ -165,13 +174,14 @@ def judged_quality(table_name: str, judged_df: DataFrame, held_df: DataFrame | N
     if held_df is None:
         rows_df = rows_df.withColumn(HELD_RULE, F.lit(None).cast("string"))
     else:
-        # One rule per version, even where an earlier run held two copies of it.
-        held_rules_df = held_df.groupBy(*version).agg(F.min(QUARANTINE_RULE).alias(HELD_RULE))
+        # One rule per version, even where an earlier run held two copies of it (a quarantine is one file).
+        held_rules_df = held_df.coalesce(1).groupBy(*version).agg(F.min(QUARANTINE_RULE).alias(HELD_RULE))
         rows_df = rows_df.join(held_rules_df, on=version, how="left")
     # The lowest and the highest key a group holds: a couple of examples in bounded memory, whatever its size.
     example = F.when(F.col(QUARANTINE_RULE).isNotNull(), F.struct(F.col(table.primary_key).alias("key"),
                                                                   F.col(QUARANTINE_REASON).alias("reason")))
-    groups = rows_df.groupBy(QUARANTINE_RULE, HELD_RULE).agg(
+    # One partition: the groups are a handful, and grouping it needs no shuffle (a Spark job less per fact).
+    groups = rows_df.coalesce(1).groupBy(QUARANTINE_RULE, HELD_RULE).agg(
         F.count(F.lit(1)).alias("rows"), F.min(example).alias("first"), F.max(example).alias("last")).collect()
     return table_quality(table_rules(table_name), [
         RuleGroup(group[QUARANTINE_RULE], group[HELD_RULE], group["rows"], tuple(

@@ -33,11 +33,13 @@ per payment, which is most of a full load's time (1.66 million payments: 52 s wi
   offending keys from the table and rolls back). The staged anti-join for that fact is skipped: the
   re-added key checks the same rows, once. The price is the lock: ``DROP CONSTRAINT`` takes ACCESS EXCLUSIVE
   on the fact and on every dimension it references until COMMIT, so readers of those tables wait for the
-  merge (not for the staging, which comes first). Acceptable when a batch is a large share of the table, as a
-  first load or a backfill is; never for a delta, which is why a batch needs both a minimum number of rows and
-  a minimum share of the table's rows. The locks are taken in one statement with a short ``lock_timeout``
-  and retried: a reader that holds one of them never makes the load wait long or deadlock, and if readers
-  keep the tables busy through every attempt the batch is loaded row by row instead (slower, same result).
+  checks and the merge (not for the read and staging, which come first). Acceptable when a batch is a large
+  share of the table, as a first load or a backfill is; never for a delta, which is why a batch needs both a
+  minimum number of rows and a minimum share of the table's rows. Into an empty table the fact's keys and
+  indexes are dropped too and built once after the insert. The locks are taken in one statement with a short
+  ``lock_timeout`` and retried: a reader that holds one of them never makes the load wait long or deadlock,
+  and if readers keep the tables busy through every attempt the batch is loaded row by row instead (slower,
+  same result).
   ``NOT VALID`` followed by ``VALIDATE CONSTRAINT`` would validate under a weaker lock, but dropping the key
   has already taken ACCESS EXCLUSIVE for the transaction, and disabling the foreign-key triggers instead
   needs a superuser.
