@@ -56,7 +56,6 @@ from totes.transform.quality import (
     QUARANTINE_RULE,
     filter_passed,
     filter_quarantined,
-    held_rows_schema,
     judged_quality,
     table_rules,
     with_quality_verdicts,
