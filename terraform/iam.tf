@@ -284,14 +284,14 @@ data "aws_iam_policy_document" "glue_crawler" {
     sid       = "ListTheZones"
     effect    = "Allow"
     actions   = ["s3:GetBucketLocation", "s3:ListBucket"]
-    resources = [for zone in local.zone_order : local.bucket_arns[zone]]
+    resources = [for zone in local.crawled_zones : local.bucket_arns[zone]]
   }
 
   statement {
     sid       = "ReadTheZones"
     effect    = "Allow"
     actions   = ["s3:GetObject"]
-    resources = [for zone in local.zone_order : "${local.bucket_arns[zone]}/*"]
+    resources = [for zone in local.crawled_zones : "${local.bucket_arns[zone]}/*"]
   }
 
   statement {
@@ -312,8 +312,8 @@ data "aws_iam_policy_document" "glue_crawler" {
     ])
     resources = concat(
       ["${local.glue_arn_prefix}:catalog"],
-      [for db in values(local.catalog_database_names) : "${local.glue_arn_prefix}:database/${db}"],
-      [for db in values(local.catalog_database_names) : "${local.glue_arn_prefix}:table/${db}/*"],
+      [for zone in local.crawled_zones : "${local.glue_arn_prefix}:database/${local.catalog_database_names[zone]}"],
+      [for zone in local.crawled_zones : "${local.glue_arn_prefix}:table/${local.catalog_database_names[zone]}/*"],
     )
   }
 

@@ -121,6 +121,9 @@ locals {
   jobs     = local.workflow.jobs
   triggers = { for trigger in local.workflow.triggers : trigger.name => trigger }
   crawlers = local.workflow.catalog.crawlers
+  # The zones the crawlers read (their catalog databases are named after them): the crawler role reaches these
+  # only. The processed zone has none: its Iceberg catalog registers its tables (workflow.json).
+  crawled_zones = distinct([for crawler in values(local.crawlers) : crawler.database])
 
   # The freshness promise and its metric (monitoring.tf alarms on it; the job measured_by publishes it).
   freshness = local.workflow.freshness
