@@ -41,16 +41,20 @@ def test_job_roles_may_encrypt_and_decrypt_with_the_key_that_encrypts_glue_s_boo
 @pytest.mark.parametrize("script", sorted((REPO_DIR / "glue_jobs").glob("*.py")), ids=lambda p: p.name)
 def test_each_job_saves_its_own_bookmark_before_glue_s_commit(script):
     """The project's state first, then job.commit(): a failed Glue commit then fails a run whose outputs are
-    complete, and the retry re-reads at most one increment, de-duplicated downstream."""
-    main = next(node for node in ast.parse(script.read_text()).body
-                if isinstance(node, ast.FunctionDef) and node.name == "main")
+    complete, and the retry re-reads at most one increment, de-duplicated downstream. Every job's main() is
+    the one skeleton's (totes/glue_job.py), whose main() commits in that order."""
+    tree = ast.parse(script.read_text())
+    job = next(node for node in tree.body if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "JOB")
+    assert ast.unparse(job.value.func) == "GlueJob", f"{script.name}: its JOB is not the shared GlueJob"
+    skeleton = ast.parse((REPO_DIR / "totes" / "glue_job.py").read_text())
+    main = next(node for node in ast.walk(skeleton) if isinstance(node, ast.FunctionDef) and node.name == "main")
     calls = [node for node in ast.walk(main)
              if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "commit"]
     owners = [(call.lineno, ast.unparse(call.func.value)) for call in calls]
-    project = [line for line, owner in owners if owner == "bookmark"]
+    project = [line for line, owner in owners if owner.endswith("bookmark")]
     glue = [line for line, owner in owners if owner == "job"]
     assert project and glue, owners
-    assert max(project) < min(glue), f"{script.name}: job.commit() before the project's bookmark ({owners})"
+    assert max(project) < min(glue), f"GlueJob.main: job.commit() before the project's bookmark ({owners})"
 
 
 # --- 2. the log groups Glue 5.x writes to -------------------------------------------------------------------
