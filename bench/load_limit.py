@@ -50,7 +50,7 @@ def copy_load(processed_zone: str, dbname: str, database: str = "bench_processed
             drop_seconds = _timed(conn, [drop_key_sql(key) for key in keys])
             for table in STAR_TABLES:
                 table_started = time.monotonic()
-                rows = tables.execute(f"SELECT {', '.join(table.column_names)} FROM {table.name}").arrow()
+                rows = tables.execute(f"SELECT {', '.join(table.column_names)} FROM {table.name}").fetch_arrow_table()
                 if not rows.num_rows:
                     continue
                 copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(

@@ -194,7 +194,7 @@ class WorkflowUnderTest:
         """The rows the processed zone holds back for a fact now, with their rule and reason."""
         source = star_table(fact).source_table
         with processed_tables(self.processed.uri, PROCESSED_DATABASE_UNDER_TEST) as tables:
-            return tables.execute(f"SELECT * FROM quarantine_{source}").arrow().to_pylist()
+            return tables.execute(f"SELECT * FROM quarantine_{source}").fetch_arrow_table().to_pylist()
 
     def newest_processed_file(self, table: str) -> Path:
         """The data file of ``table`` the latest commit to it wrote."""

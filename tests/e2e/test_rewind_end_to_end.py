@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import pytest
 
+from tests.conftest import PROCESSED_CATALOG_ARGS
 from tests.e2e.conftest import VERSIONS_IN_SOURCE, check_warehouse_against_source, rows_of
 from totes.local.__main__ import rewind_workflow
 from totes.local.runner import LocalWorkflowRunner
@@ -38,6 +39,7 @@ def test_rewind_after_a_silent_source_fix_brings_the_warehouse_back_to_the_sourc
         "ingestion_zone_uri": (zones / "ingestion").as_uri(), "processed_zone_uri": (zones / "processed").as_uri(),
         "source_secret_id": SOURCE_SECRET_ID, "warehouse_secret_id": WAREHOUSE_SECRET_ID,
         "ingestion_database": "e2e_ingestion", "processed_database": "e2e_processed",
+        "processed_catalog": PROCESSED_CATALOG_ARGS[1],
     })
     workflow.jobs["ingest"].arguments["--read-lag-seconds"] = "0"  # rows stamped by the database clock
 
