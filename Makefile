@@ -117,7 +117,7 @@ preflight: venv jdbc-driver db-up ## Check what each job needs (secrets, grants,
 	@$(PY) -m totes.preflight
 
 .PHONY: crawl
-crawl: venv ## Run the local crawlers: register the zones' tables and partitions in the local catalog
+crawl: venv ## Run the ingestion zone's local crawler: register its tables and partitions in the local catalog
 	@$(PY) -m totes.local.crawler
 
 .PHONY: maintenance
