@@ -161,3 +161,18 @@ def test_an_unreadable_transform_manifest_is_named(loaded_once):
         loaded_once.run()
 
     assert _state(loaded_once) == before
+
+
+def test_a_data_file_with_corrupt_pages_is_named_among_the_files_the_commits_added(own_update_pending):
+    harness, before = own_update_pending
+    corrupt = harness.data_file(UPDATE, "fact_payment")
+    corrupt.with_name(f".{corrupt.name}.crc").unlink(missing_ok=True)  # as on S3: no checksum gives it away
+    data = corrupt.read_bytes()
+    footer = int.from_bytes(data[-8:-4], "little") + 8
+    corrupt.write_bytes(data[:4] + bytes((i * 37 + 11) % 251 for i in range(len(data) - 4 - footer)) + data[-footer:])
+
+    with pytest.raises(BatchInputError, match="cannot read the changes of fact_payment") as raised:
+        harness.run()
+
+    assert corrupt.name in str(raised.value)
+    assert _state(harness) == before

@@ -28,12 +28,13 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from totes.iceberg import ProcessedCatalog
 from totes.logs import log_event
 from totes.manifests import RunManifest, list_manifest_run_ids, manifest_prefix
-from totes.spark_errors import file_failure
+from totes.spark_errors import file_failure, names_a_file
 from totes.star import WAREHOUSE_TABLES, StarTable
 from totes.warehouse.errors import BatchInputError
 from totes.zones import ZoneStore
 
 logger = logging.getLogger("totes.warehouse")
+MAX_FILES_NAMED = 5
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,26 @@ def _changed_rows(spark: SparkSession, catalog: ProcessedCatalog, changes: Table
             .withColumn("_newest", F.row_number().over(newest_first)).where(F.col("_newest") == 1))
 
 
+def _files_added(spark: SparkSession, catalog: ProcessedCatalog, changes: TableChanges) -> str:
+    """The data files the commits after the loaded snapshot (or the target's, read whole) added, a few named."""
+    jvm = spark.sparkContext._jvm
+    table = jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession,
+                                                                    catalog.table(changes.table.name))
+    if changes.loaded_snapshot is not None and _in_history(spark, catalog.table(changes.table.name),
+                                                           changes.loaded_snapshot, changes.target_snapshot):
+        snapshots = jvm.org.apache.iceberg.util.SnapshotUtil.ancestorsBetween(
+            table, changes.target_snapshot, changes.loaded_snapshot).iterator()
+    else:
+        snapshots = jvm.java.util.List.of(table.snapshot(changes.target_snapshot)).iterator()
+    files = []
+    while snapshots.hasNext():
+        added = snapshots.next().addedDataFiles(table.io()).iterator()
+        while added.hasNext():
+            files.append(added.next().location())
+    shown = ", ".join(files[:MAX_FILES_NAMED])
+    return shown + (f" and {len(files) - MAX_FILES_NAMED} more" if len(files) > MAX_FILES_NAMED else "")
+
+
 def read_changes(spark: SparkSession, catalog: ProcessedCatalog, changes: TableChanges) -> pa.Table:
     """One table's changes as Arrow, with exactly the columns and types of ``totes/star.py``."""
     table = changes.table
@@ -144,9 +165,12 @@ def read_changes(spark: SparkSession, catalog: ProcessedCatalog, changes: TableC
         # Arrow batches straight from the JVM: no Python object per row (Spark 4 names this toArrow()).
         batches = rows_df._collect_as_arrow()
     except Exception as error:  # noqa: BLE001 - any read failure is a bad batch, re-raised with what is wrong
+        failure = file_failure(error)
+        if not names_a_file(failure):
+            # Some causes (a corrupt page) name no file: say which files the commits read had added.
+            failure = f"{failure} (reading {_files_added(spark, catalog, changes)})"
         raise BatchInputError(
-            f"cannot read the changes of {table.name} up to snapshot {changes.target_snapshot}: "
-            f"{file_failure(error)}") from None
+            f"cannot read the changes of {table.name} up to snapshot {changes.target_snapshot}: {failure}") from None
     if not batches:
         return to_arrow_schema(table.spark_schema).empty_table()
     return pa.Table.from_batches(batches)
