@@ -72,9 +72,13 @@ class RestartUnderStatement:
     server start times say what really happened.
     """
 
-    def __init__(self, credentials: DatabaseCredentials, table: str, timeout_seconds: float = 30.0):
+    def __init__(self, credentials: DatabaseCredentials, table: str, timeout_seconds: float = 30.0,
+                 lock_mode: str = "ACCESS EXCLUSIVE"):
         self.credentials = credentials
         self.table = table
+        # The weakest lock the awaited statement must wait for: one the job's own transaction may already hold a
+        # weaker lock beside (a load counts a fact's rows before it inserts: SHARE waits for the insert only).
+        self.lock_mode = lock_mode
         self.timeout_seconds = timeout_seconds
         self.waiting: WaitingSession | None = None
         self.restarted = False
@@ -91,7 +95,7 @@ class RestartUnderStatement:
         self.started_before = server_started_at(self.credentials)
         self._lock_conn = psycopg.connect(**self.credentials.libpq_kwargs(), connect_timeout=10)
         self._lock_conn.execute(
-            sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.Identifier(self.table)))
+            sql.SQL("LOCK TABLE {} IN {} MODE").format(sql.Identifier(self.table), sql.SQL(self.lock_mode)))
         self._watcher = threading.Thread(target=self._watch, args=(waiter_user, waiter_pid),
                                          name=f"restart-under-{self.table}", daemon=True)
         self._watcher.start()

@@ -214,7 +214,7 @@ FACT_COUNTS = "SELECT (SELECT count(*) FROM fact_sales_order), (SELECT count(*) 
 
 
 def _warehouse_restarted_inside_the_transaction(rig: Rig):
-    restart = RestartUnderStatement(rig.warehouse, "fact_payment")
+    restart = RestartUnderStatement(rig.warehouse, "fact_payment", lock_mode="SHARE")
     original = WarehouseLoader._merge_fact
     facts_before = rows_of(rig.warehouse, FACT_COUNTS, warehouse_connect)
 
