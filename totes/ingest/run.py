@@ -55,7 +55,7 @@ from totes.manifests import RunManifest, TableOutput, list_manifests, write_mani
 from totes.parquet_io import ParquetReadError, rows_stamped_after, write_parquet
 from totes.secrets import DatabaseCredentials
 from totes.settings import INGEST_CONCURRENT_TABLES, JDBC_FETCH_SIZE
-from totes.spark_errors import is_java_error
+from totes.spark_errors import is_java_error, java_messages
 from totes.tables import SourceTable, expected_spark_schema
 from totes.zones import ZoneStore
 
@@ -180,7 +180,9 @@ def write_table(spark: SparkSession, reader: SourceReader, zone: ZoneStore, tabl
         if not is_java_error(error):
             raise
         cause = scrub(java_root_cause(error), reader.credentials.password)
-        if "PSQLException" in cause or "SQLException" in cause:
+        # The driver's exception anywhere in the chain: a restart refusing a new connection ends in a
+        # java.net.ConnectException beneath the PSQLException, and is the source's failure all the same.
+        if any("PSQLException" in message or "SQLException" in message for message in java_messages(error)):
             raise SourceUnavailableError(f"lost the source database {reader.credentials.describe()} "
                                          f"while reading {table.name}: {cause}") from None
         raise ZoneWriteError(f"cannot write {table.name} to {zone.uri_of(prefix)}: {cause}") from None
