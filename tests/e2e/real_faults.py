@@ -33,9 +33,10 @@ from totes.settings import REPO_DIR
 LOCAL_PG = REPO_DIR / "scripts" / "local_pg.sh"
 # PostgreSQL's message (SQLSTATE 57P01) to the sessions a fast shutdown terminates.
 TERMINATED_BY_SHUTDOWN = "terminating connection due to administrator command"
-# What a restart says to a session: terminated (57P01), or refused while the server shuts down (57P03), which a
-# read of another table running beside the one the restart waited for can meet first.
-SERVER_RESTARTED = (TERMINATED_BY_SHUTDOWN, "the database system is shutting down")
+# What a restart says to a session: terminated (57P01); or, to a read of another table running beside the one
+# the restart waited for, which can meet it first: refused while the server shuts down (57P03), or a new
+# connection refused while it is down.
+SERVER_RESTARTED = (TERMINATED_BY_SHUTDOWN, "the database system is shutting down", "Connection refused")
 
 
 def restart_database_server() -> None:
