@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 
 from totes.local.runner import lock_path
 from totes.local.schedule import between_runs, table_maintenance
@@ -48,7 +49,9 @@ def test_maintenance_waits_while_another_process_holds_the_workflow(tmp_path):
     assert runs == [1]
 
 
-def test_a_failed_maintenance_is_logged_and_retried_after_the_next_run(tmp_path, caplog):
+def test_a_failed_maintenance_is_logged_and_retried_after_the_next_run(tmp_path, caplog, monkeypatch):
+    # A job run earlier in the session configured the totes loggers not to propagate (logs.configure).
+    monkeypatch.setattr(logging.getLogger("totes"), "propagate", True)
     attempts = []
 
     def maintain():
