@@ -194,7 +194,7 @@ def test_a_payment_update_becomes_a_second_fact_row_while_dimensions_update_in_p
     # Sales order 3, and sales order 4 of OVERLAP's commit, which lies between FIRST's snapshot and UPDATE's: a
     # commit without a manifest (a killed run's) reaches the warehouse with the next committed run's changes.
     assert counts["fact_sales_order"] == (2, 2, 0, 0)
-    assert [row[1] for row in loaded_once.rows("fact_sales_order")] == [1, 2, 3, 4]
+    assert sorted(row[1] for row in loaded_once.rows("fact_sales_order")) == [1, 2, 3, 4]
     assert loaded_once.counts()["dim_staff"] == 2
     skipped = loaded_once.load_manifests()[-1].tables["dim_location"]
     assert (skipped.rows, skipped.details["status"]) == (0, "unchanged")
