@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from totes.local.processed_catalog import forget_zone
 from totes.secrets import DatabaseCredentials, LocalSecretProvider
 from totes.settings import (
     LOCAL_SECRETS_DIR,
@@ -50,10 +51,11 @@ class ScaleWorld:
     warehouse: DatabaseCredentials  # the loader, on the bench warehouse
     warehouse_copy: DatabaseCredentials  # the loader, on the warehouse the COPY baseline fills
     secrets_dir: Path
+    label: str | None = None  # names the databases and folders instead of the scale (two worlds of one scale)
 
     @property
     def tag(self) -> str:
-        return scale_tag(self.scale)
+        return self.label or scale_tag(self.scale)
 
     @property
     def ingestion_zone(self) -> str:
@@ -99,11 +101,13 @@ class BenchEnv:
         self.loader_admin = provider.get_database_credentials(WAREHOUSE_SECRET_ID)
         self._created: list[tuple[DatabaseCredentials, str]] = []
 
-    def world(self, scale: float) -> ScaleWorld:
-        tag = scale_tag(scale)
-        root = self.scratch / f"scale_{tag}"
+    def world(self, scale: float, label: str | None = None) -> ScaleWorld:
+        tag = label or scale_tag(scale)
+        root = self.scratch / (label or f"scale_{tag}")
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
+        # The zone's folder is new: an earlier run's entries in the processed catalog name files that are gone.
+        forget_zone((root / "zones" / "processed").as_uri())
         owner = self._create(self.owner_admin, f"bench_src_{tag}")
         with source_connect(owner) as conn:
             create_schema(conn)
@@ -123,7 +127,7 @@ class BenchEnv:
         # The processed zone's Iceberg catalog: the local stack's (each bench zone is a catalog of its own there).
         shutil.copy(LOCAL_SECRETS_DIR / f"{PROCESSED_CATALOG_SECRET_ID}.json",
                     secrets_dir / f"{PROCESSED_CATALOG_SECRET_ID}.json")
-        return ScaleWorld(scale, root, owner, reader, warehouse, warehouse_copy, secrets_dir)
+        return ScaleWorld(scale, root, owner, reader, warehouse, warehouse_copy, secrets_dir, label)
 
     def _create(self, admin: DatabaseCredentials, name: str) -> DatabaseCredentials:
         credentials = create_database(admin, name)
