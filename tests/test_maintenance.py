@@ -154,3 +154,18 @@ def test_the_local_definition_gives_the_job_arguments_of_the_transformation_and_
     maintenance = Maintenance.from_definition(definition["maintenance"])
     assert {key: transform[key] for key in maintenance.arguments} == maintenance.arguments
     assert load_maintenance().arguments["--processed-catalog"] == f"jdbc:{PROCESSED_CATALOG_SECRET_ID}"
+
+
+def test_a_table_keeps_a_bounded_number_of_metadata_files_however_many_commits(spark, tmp_path):
+    catalog = _catalog(tmp_path)
+    use_catalog(spark, catalog)
+    create_table(spark, catalog, DIM_CURRENCY.name, DIM_CURRENCY.spark_schema)
+    table = catalog.table(DIM_CURRENCY.name)
+    # The tables' own limit is 100 previous versions; two here, so that a few commits pass it.
+    spark.sql(f"ALTER TABLE {table} SET TBLPROPERTIES ('write.metadata.previous-versions-max' = '2')")
+    for number in range(6):
+        merge_into(spark, table, spark.createDataFrame([(number, f"C{number:02d}", None)], DIM_CURRENCY.spark_schema),
+                   DIM_CURRENCY.natural_key)
+    metadata_files = sorted((tmp_path / "processed" / DIM_CURRENCY.name / "metadata").glob("*.metadata.json"))
+    assert len(metadata_files) == 3, [path.name for path in metadata_files]  # the current one and two before it
+    assert spark.table(table).count() == 6

@@ -41,6 +41,10 @@ TABLE_PROPERTIES = {
     "write.update.mode": "copy-on-write",
     "write.delete.mode": "copy-on-write",
     "write.parquet.compression-codec": "snappy",
+    # Every commit writes a new metadata file (96 a day per table), which Iceberg keeps unless told: keep the last
+    # 100 and delete older ones at commit. Snapshot expiry and orphan-file removal do not remove them promptly.
+    "write.metadata.delete-after-commit.enabled": "true",
+    "write.metadata.previous-versions-max": "100",
 }
 
 
