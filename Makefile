@@ -230,9 +230,17 @@ $(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.installed
 	$(PY) -m pip install --quiet -r bench/requirements.txt -c $(VENV)/bench-constraints.txt
 	@touch $@
 
+# Extra arguments of python -m bench.year_of_runs, e.g. YEAR_ARGS="--part year"
+YEAR_ARGS ?=
+
 .PHONY: bench
-bench: venv jdbc-driver db-up $(VENV)/.bench-installed ## Benchmarks at scales 1, 10, 105 (~25 min; waits for a quiet machine) → bench/results/
+bench: venv jdbc-driver db-up $(VENV)/.bench-installed ## Benchmarks at scales 1, 10, 105, then a year of runs (~90 min; waits for a quiet machine) → bench/results/
 	@$(PY) -m bench.run --mode $(BENCH_MODE) $(if $(filter full,$(BENCH_MODE)),--wait-load-below $(BENCH_WAIT_LOAD)) $(BENCH_ARGS)
+	@$(MAKE) --no-print-directory bench-year
+
+.PHONY: bench-year
+bench-year: venv jdbc-driver db-up $(VENV)/.bench-installed ## A year of 15-minute runs simulated, before and after Iceberg (~60 min full; YEAR_ARGS="--part year|small-delta") → bench/results/year_of_runs.md
+	@$(PY) -m bench.year_of_runs --mode $(BENCH_MODE) $(YEAR_ARGS)
 
 .PHONY: bench-quick
 bench-quick: ## Benchmarks in quick mode (scales 0.1 and 1), a smoke check → bench/results/tmp/quick/

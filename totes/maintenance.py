@@ -136,6 +136,16 @@ def compact(spark: SparkSession, table: str, run_id: str) -> int:
     return int(result.rewrittenDataFilesCount())
 
 
+def expire_snapshots(spark: SparkSession, catalog: ProcessedCatalog, name: str, older_than: dt.datetime,
+                     retain_last: int) -> int:
+    """Expire the table's snapshots older than ``older_than`` but the last ``retain_last``; returns how many data
+    files went with them (those only expired snapshots referenced, such as a compaction's inputs)."""
+    expired = spark.sql(
+        f"CALL {catalog.spark_name}.system.expire_snapshots(table => '{catalog.namespace}.{name}', "
+        f"older_than => {_timestamp(older_than)}, retain_last => {retain_last})").first()
+    return int(expired["deleted_data_files_count"])
+
+
 def maintain_table(spark: SparkSession, catalog: ProcessedCatalog, name: str, policy: MaintenancePolicy,
                    run_id: str, now: dt.datetime) -> TableMaintenance:
     table = catalog.table(name)
@@ -144,12 +154,9 @@ def maintain_table(spark: SparkSession, catalog: ProcessedCatalog, name: str, po
     outcome = TableMaintenance(name, data_files_before=_count(spark, table, "files"),
                                snapshots_before=_count(spark, table, "snapshots"))
     outcome.rewritten_data_files = compact(spark, table, run_id)
+    outcome.expired_data_files = expire_snapshots(spark, catalog, name, now - dt.timedelta(
+        days=policy.snapshot_retention_days), policy.snapshots_to_retain)
     identifier = f"'{catalog.namespace}.{name}'"
-    expired = spark.sql(
-        f"CALL {catalog.spark_name}.system.expire_snapshots(table => {identifier}, "
-        f"older_than => {_timestamp(now - dt.timedelta(days=policy.snapshot_retention_days))}, "
-        f"retain_last => {policy.snapshots_to_retain})").first()
-    outcome.expired_data_files = int(expired["deleted_data_files_count"])
     # Hadoop's file system lists a local zone; S3FileIO's own prefix listing lists s3:// (the rehearsal's).
     listing = ", prefix_listing => true" if catalog.zone_uri.startswith("s3") else ""
     orphans = spark.sql(
