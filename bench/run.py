@@ -24,6 +24,7 @@ from pathlib import Path
 from bench import baseline, jobs
 from bench.env import RESULTS_DIR, SCRATCH_DIR, BenchEnv, ScaleWorld
 from bench.measure import python_command, run_measured
+from bench.progress import log
 from bench.source_stats import (
     create_last_updated_indexes,
     delta_sizes,
@@ -53,11 +54,6 @@ BIG_TABLES = ("sales_order", "purchase_order", "transaction", "payment")
 # Per table of the load: where its time went (the "table loaded" event).
 LOAD_TABLE_FIGURES = ("table", "rows", "seconds", "references", "read_seconds", "stage_seconds", "check_seconds",
                       "merge_seconds", "index_seconds", "validate_seconds")
-
-
-def log(message: str) -> None:
-    sys.stderr.write(f"[bench {dt.datetime.now():%H:%M:%S}] {message}\n")
-    sys.stderr.flush()
 
 
 class LoadSampler:

@@ -27,7 +27,8 @@ from pathlib import Path
 
 from bench.env import RESULTS_DIR, SCRATCH_DIR, BenchEnv, ScaleWorld
 from bench.measure import python_command, run_measured
-from bench.run import SEED, LoadSampler, bare_spark, generate_source, log, machine, small_delta_workflow
+from bench.progress import log
+from bench.run import SEED, LoadSampler, bare_spark, generate_source, machine, small_delta_workflow
 from bench.year_simulation import YearPlan, simulate_year
 from totes.settings import REPO_DIR
 

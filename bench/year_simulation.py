@@ -46,7 +46,7 @@ import pyarrow.parquet as pq
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from bench.env import ScaleWorld
-from bench.run import log
+from bench.progress import log
 from totes.iceberg import catalog_from_args, commits_tagged, current_snapshot, merge_into, use_catalog
 from totes.local import query as iceberg_query
 from totes.local.spark import get_local_spark
