@@ -34,10 +34,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from pyspark import inheritable_thread_target
 from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -53,6 +51,7 @@ from totes.manifests import RunManifest, TableOutput, list_manifests, write_mani
 from totes.parquet_io import write_parquet
 from totes.settings import INGEST_CONCURRENT_TABLES
 from totes.spark_frames import empty_frame
+from totes.spark_threads import in_parallel
 from totes.tables import Column, SourceTable
 from totes.zones import ZoneStore
 
@@ -226,10 +225,9 @@ class ReconciliationRun:
                   manifests_since=len(manifests), tables=len(self.tables))
         snapshots = dict(state.get("tables", {}))
         # Tables side by side, as the delta reads them: each is a few small Spark jobs and round trips.
-        reconcile = inheritable_thread_target(
-            lambda table: self._reconcile_table(table, snapshots.get(table.name), manifests, detected_at))
-        with ThreadPoolExecutor(max_workers=INGEST_CONCURRENT_TABLES, thread_name_prefix="reconcile") as pool:
-            outcomes = list(pool.map(reconcile, self.tables))
+        outcomes = in_parallel(
+            lambda table: self._reconcile_table(table, snapshots.get(table.name), manifests, detected_at),
+            self.tables, INGEST_CONCURRENT_TABLES, "reconcile")
         results = [result for result, _ in outcomes]
         for result, snapshot in outcomes:
             if snapshot is not None:

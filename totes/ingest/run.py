@@ -17,12 +17,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import psycopg
 from psycopg.rows import dict_row
-from pyspark import inheritable_thread_target
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -56,6 +54,7 @@ from totes.parquet_io import ParquetReadError, rows_stamped_after, write_parquet
 from totes.secrets import DatabaseCredentials
 from totes.settings import INGEST_CONCURRENT_TABLES, JDBC_FETCH_SIZE
 from totes.spark_errors import is_java_error, java_messages
+from totes.spark_threads import in_parallel
 from totes.tables import SourceTable, expected_spark_schema
 from totes.zones import ZoneStore
 
@@ -314,9 +313,8 @@ class IngestionRun:
         listing) busy at once. The threads inherit the Spark job group, so a runner that cancels the job's
         group cancels these reads too.
         """
-        ingest = inheritable_thread_target(lambda table: self._ingest_table(table, windows[table], ingest_date))
-        with ThreadPoolExecutor(max_workers=INGEST_CONCURRENT_TABLES, thread_name_prefix="ingest") as pool:
-            return list(pool.map(ingest, self.tables))
+        return in_parallel(lambda table: self._ingest_table(table, windows[table], ingest_date), self.tables,
+                           INGEST_CONCURRENT_TABLES, "ingest")
 
     def _ingest_table(self, table: SourceTable, window: ReadWindow, ingest_date: str) -> TableResult:
         started = time.monotonic()

@@ -20,14 +20,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import reduce
 
-from pyspark import inheritable_thread_target
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from totes import spark_threads
 from totes.bookmarks import ENABLE, JobBookmark
 from totes.iceberg import (ProcessedCatalog, Snapshot, commits_tagged, create_table, current_snapshot, merge_into,
                            read_table, replace_rows, same_row)
@@ -125,15 +124,8 @@ PARALLEL_WRITES = 4
 
 
 def in_parallel(function, items) -> list:
-    """``[function(item) for item in items]``, a few at a time, results in order; the first error is raised.
-
-    The threads inherit the Spark job group, so a runner that cancels the job's group cancels their work too.
-    """
-    items = list(items)
-    if len(items) <= 1:
-        return [function(item) for item in items]
-    with ThreadPoolExecutor(max_workers=PARALLEL_WRITES, thread_name_prefix="transform") as pool:
-        return list(pool.map(inheritable_thread_target(function), items))
+    """``[function(item) for item in items]``, a few writes at a time (:func:`totes.spark_threads.in_parallel`)."""
+    return spark_threads.in_parallel(function, items, PARALLEL_WRITES, "transform")
 
 
 class TransformRun:
