@@ -19,18 +19,8 @@ from dataclasses import dataclass
 
 from pyspark.sql import types as T
 
-# PostgreSQL type of a column → its Spark type in the processed zone. Spark has no time-of-day type, so times
-# travel as 'HH:mm:ss.SSS' text and become time(3) in the warehouse.
-SPARK_TYPES = {
-    "integer": T.IntegerType(),
-    "smallint": T.ShortType(),
-    "text": T.StringType(),
-    "varchar(3)": T.StringType(),
-    "numeric(10,2)": T.DecimalType(10, 2),
-    "date": T.DateType(),
-    "time(3)": T.StringType(),
-    "boolean": T.BooleanType(),
-}
+from totes.tables import SPARK_TYPES
+
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,20 @@ from pyspark.sql import types as T
 
 @dataclass(frozen=True)
 class Column:
-    """One source column: its name, its PostgreSQL type as declared, and whether it may be NULL."""
+    """One source column: its name, its PostgreSQL type as declared, whether it may be NULL, the table its
+    foreign key refers to (as sql/source/totesys_schema.sql declares it), and what the type does not say: a text
+    that holds a date, a number that cannot be negative."""
 
     name: str
     pg_type: str
     nullable: bool = False
+    text_date: bool = False  # TEXT holding a 'YYYY-MM-DD' date
+    references: str | None = None  # the source table whose primary key this column holds
+    non_negative: bool = False
+
+    @property
+    def is_text(self) -> bool:
+        return self.pg_type in TEXT_TYPES
 
     @property
     def select_expression(self) -> str:
@@ -47,6 +56,19 @@ class SourceTable:
         # "transaction" is a reserved word; quoting every table keeps one rule for all.
         return f'"{self.name}"'
 
+    @property
+    def text_date_columns(self) -> tuple[str, ...]:
+        return tuple(column.name for column in self.columns if column.text_date)
+
+    @property
+    def foreign_keys(self) -> tuple[tuple[str, str], ...]:
+        """(column, parent table) of every column that refers to another table, in column order."""
+        return tuple((column.name, column.references) for column in self.columns if column.references)
+
+    @property
+    def non_negative_columns(self) -> tuple[str, ...]:
+        return tuple(column.name for column in self.columns if column.non_negative)
+
     def column(self, name: str) -> Column:
         for column in self.columns:
             if column.name == name:
@@ -55,6 +77,7 @@ class SourceTable:
 
 
 ENUM_TYPES = {'"PaymentTypeName"', '"TransactionType"'}
+TEXT_TYPES = {"text", "varchar(3)", *ENUM_TYPES}
 
 _CREATED_AT = Column("created_at", "timestamp(3)")
 _LAST_UPDATED = Column("last_updated", "timestamp(3)")
@@ -79,7 +102,7 @@ ADDRESS = _table(
 COUNTERPARTY = _table(
     "counterparty",
     Column("counterparty_legal_name", "text"),
-    Column("legal_address_id", "integer"),
+    Column("legal_address_id", "integer", references="address"),
     Column("commercial_contact", "text", nullable=True),
     Column("delivery_contact", "text", nullable=True),
     _CREATED_AT,
@@ -109,7 +132,7 @@ STAFF = _table(
     "staff",
     Column("first_name", "text"),
     Column("last_name", "text"),
-    Column("department_id", "integer"),
+    Column("department_id", "integer", references="department"),
     Column("email_address", "text"),
     _CREATED_AT,
     _LAST_UPDATED,
@@ -118,35 +141,35 @@ SALES_ORDER = _table(
     "sales_order",
     _CREATED_AT,
     _LAST_UPDATED,
-    Column("design_id", "integer"),
-    Column("staff_id", "integer"),
-    Column("counterparty_id", "integer"),
-    Column("units_sold", "integer"),
-    Column("unit_price", "numeric(10,2)"),
-    Column("currency_id", "integer"),
-    Column("agreed_delivery_date", "text"),
-    Column("agreed_payment_date", "text"),
-    Column("agreed_delivery_location_id", "integer"),
+    Column("design_id", "integer", references="design"),
+    Column("staff_id", "integer", references="staff"),
+    Column("counterparty_id", "integer", references="counterparty"),
+    Column("units_sold", "integer", non_negative=True),
+    Column("unit_price", "numeric(10,2)", non_negative=True),
+    Column("currency_id", "integer", references="currency"),
+    Column("agreed_delivery_date", "text", text_date=True),
+    Column("agreed_payment_date", "text", text_date=True),
+    Column("agreed_delivery_location_id", "integer", references="address"),
 )
 PURCHASE_ORDER = _table(
     "purchase_order",
     _CREATED_AT,
     _LAST_UPDATED,
-    Column("staff_id", "integer"),
-    Column("counterparty_id", "integer"),
+    Column("staff_id", "integer", references="staff"),
+    Column("counterparty_id", "integer", references="counterparty"),
     Column("item_code", "text"),
-    Column("item_quantity", "integer"),
-    Column("item_unit_price", "numeric(10,2)"),
-    Column("currency_id", "integer"),
-    Column("agreed_delivery_date", "text"),
-    Column("agreed_payment_date", "text"),
-    Column("agreed_delivery_location_id", "integer"),
+    Column("item_quantity", "integer", non_negative=True),
+    Column("item_unit_price", "numeric(10,2)", non_negative=True),
+    Column("currency_id", "integer", references="currency"),
+    Column("agreed_delivery_date", "text", text_date=True),
+    Column("agreed_payment_date", "text", text_date=True),
+    Column("agreed_delivery_location_id", "integer", references="address"),
 )
 TRANSACTION = _table(
     "transaction",
     Column("transaction_type", '"TransactionType"'),
-    Column("sales_order_id", "integer", nullable=True),
-    Column("purchase_order_id", "integer", nullable=True),
+    Column("sales_order_id", "integer", nullable=True, references="sales_order"),
+    Column("purchase_order_id", "integer", nullable=True, references="purchase_order"),
     _CREATED_AT,
     _LAST_UPDATED,
 )
@@ -154,13 +177,13 @@ PAYMENT = _table(
     "payment",
     _CREATED_AT,
     _LAST_UPDATED,
-    Column("transaction_id", "integer"),
-    Column("counterparty_id", "integer"),
+    Column("transaction_id", "integer", references="transaction"),
+    Column("counterparty_id", "integer", references="counterparty"),
     Column("payment_amount", "numeric(10,2)"),
-    Column("currency_id", "integer"),
-    Column("payment_type_id", "integer"),
+    Column("currency_id", "integer", references="currency"),
+    Column("payment_type_id", "integer", references="payment_type"),
     Column("paid", "boolean"),
-    Column("payment_date", "text"),
+    Column("payment_date", "text", text_date=True),
     Column("company_ac_number", "integer"),
     Column("counterparty_ac_number", "integer"),
 )
@@ -191,14 +214,19 @@ def source_table(name: str) -> SourceTable:
         raise KeyError(f"unknown totesys table {name!r}; known tables: {known}") from None
 
 
-# The ingestion zone's parquet types of each PostgreSQL type: the ingest -> transform contract.
-_SPARK_TYPES = {
+# The Spark type of each PostgreSQL type the source and the warehouse declare: the ingestion zone's parquet types
+# (the ingest -> transform contract) and the processed zone's (totes/star.py). Spark has no time-of-day type, so
+# the warehouse's times travel as 'HH:mm:ss.SSS' text.
+SPARK_TYPES = {
     "integer": T.IntegerType(),
+    "smallint": T.ShortType(),
     "text": T.StringType(),
     "varchar(3)": T.StringType(),
     "boolean": T.BooleanType(),
     "timestamp(3)": T.TimestampType(),
     "numeric(10,2)": T.DecimalType(10, 2),
+    "date": T.DateType(),
+    "time(3)": T.StringType(),
     '"PaymentTypeName"': T.StringType(),
     '"TransactionType"': T.StringType(),
 }
@@ -207,7 +235,7 @@ _SPARK_TYPES = {
 def expected_spark_schema(table: SourceTable) -> T.StructType:
     """The schema of a table's parquet files in the ingestion zone: the contract with the transformation job."""
     return T.StructType(
-        [T.StructField(column.name, _SPARK_TYPES[column.pg_type], column.nullable) for column in table.columns]
+        [T.StructField(column.name, SPARK_TYPES[column.pg_type], column.nullable) for column in table.columns]
     )
 
 

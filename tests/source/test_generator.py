@@ -374,3 +374,13 @@ def test_rejects_a_non_positive_scale_or_negative_seed(empty_source_db, scale, s
     owner, _ = empty_source_db
     with connect(owner) as conn, pytest.raises(ValueError):
         generate(conn, scale, seed)
+
+
+def test_the_declared_references_are_the_source_schemas_foreign_keys(empty_source_db):
+    """totes/tables.py's ``references`` (the quality rules' parents) name exactly the keys the schema enforces."""
+    owner, _ = empty_source_db
+    with connect(owner) as conn:
+        enforced = {(table.strip('"'), definition) for table, _, definition in _foreign_keys(conn)}
+    declared = {(table.name, f"FOREIGN KEY ({column}) REFERENCES {parent}({parent}_id)")
+                for table in SOURCE_TABLES for column, parent in table.foreign_keys}
+    assert {(table, definition.split(" ON ")[0]) for table, definition in enforced} == declared

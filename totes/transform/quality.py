@@ -32,7 +32,6 @@ from pyspark.sql import types as T
 
 from totes.tables import SourceTable, expected_spark_schema, source_table
 from totes.transform.quality_report import RuleGroup, TableQuality, table_quality
-from totes.transform.staging import TEXT_DATE_COLUMNS, TEXT_TYPES
 
 QUARANTINE_RULE = "quarantine_rule"
 QUARANTINE_REASON = "quarantine_reason"
@@ -40,21 +39,11 @@ QUARANTINE_REASON = "quarantine_reason"
 QUALITY_RULES = ("missing_value", "blank_value", "unparsable_date", "date_out_of_range", "negative_quantity",
                  "missing_parent", "unknown_currency")
 
-# Foreign keys of each fact source table: (column, parent table). The parent key is <parent>_id.
+# The source tables whose rows become fact rows: the only rows these rules judge.
+FACT_SOURCE_TABLES: tuple[str, ...] = ("sales_order", "purchase_order", "payment")
+# Foreign keys of each fact source table (totes/tables.py): (column, parent table). The parent key is <parent>_id.
 FACT_PARENTS: dict[str, tuple[tuple[str, str], ...]] = {
-    "sales_order": (("design_id", "design"), ("staff_id", "staff"), ("counterparty_id", "counterparty"),
-                    ("currency_id", "currency"), ("agreed_delivery_location_id", "address")),
-    "purchase_order": (("staff_id", "staff"), ("counterparty_id", "counterparty"), ("currency_id", "currency"),
-                       ("agreed_delivery_location_id", "address")),
-    "payment": (("transaction_id", "transaction"), ("counterparty_id", "counterparty"), ("currency_id", "currency"),
-                ("payment_type_id", "payment_type")),
-}
-NON_NEGATIVE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "sales_order": ("units_sold", "unit_price"),
-    "purchase_order": ("item_quantity", "item_unit_price"),
-    "payment": (),
-}
-FACT_SOURCE_TABLES: tuple[str, ...] = tuple(FACT_PARENTS)
+    name: source_table(name).foreign_keys for name in FACT_SOURCE_TABLES}
 # Agreed delivery and payment dates are weeks to months from the order in the real data; ten years is generous.
 MAX_YEARS_FROM_CREATED = 10
 
@@ -66,14 +55,14 @@ def _found_flag(column: str) -> str:
 def _verdicts(table: SourceTable) -> list[tuple[str, Column]]:
     """(rule, reason-or-NULL) per check, in the order a row's first broken rule is named."""
     checks = []
-    text_dates = TEXT_DATE_COLUMNS.get(table.name, ())
+    text_dates = table.text_date_columns
     for column in table.columns:
         if not column.nullable:
             # A text date is missing when its text is; a NULL parsed date with text is unparsable instead.
             staged = f"{column.name}_text" if column.name in text_dates else column.name
             checks.append(("missing_value", F.when(F.col(staged).isNull(), F.lit(f"{column.name} is NULL"))))
     for column in table.columns:
-        if not column.nullable and column.pg_type in TEXT_TYPES:
+        if not column.nullable and column.is_text:
             staged = f"{column.name}_text" if column.name in text_dates else column.name
             checks.append(("blank_value", F.when(F.col(staged) == "", F.lit(f"{column.name} is blank"))))
     for name in text_dates:
@@ -90,7 +79,7 @@ def _verdicts(table: SourceTable) -> list[tuple[str, Column]]:
             F.concat(F.lit(f"{name} "), date.cast("string"),
                      F.lit(f" is more than {MAX_YEARS_FROM_CREATED} years from created_at "),
                      created.cast("string")))))
-    for name in NON_NEGATIVE_COLUMNS[table.name]:
+    for name in table.non_negative_columns:
         checks.append(("negative_quantity", F.when(
             F.col(name) < 0, F.concat(F.lit(f"{name} is negative ("), F.col(name).cast("string"), F.lit(")")))))
     for column, parent in FACT_PARENTS[table.name]:

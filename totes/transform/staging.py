@@ -5,7 +5,7 @@ Input rows have the ingestion zone's schema (the source columns as ingested). St
 - trims every text column, and turns a blank value of a nullable column into NULL (a blank and a NULL mean the
   same "no value" in this source; keeping both would split groups in every report); a blank in a NOT NULL
   column stays '' so that the quality rules name it as blank (``blank_value``) instead of as a missing column;
-- parses the text dates (``'YYYY-MM-DD'``) into ``date`` columns, keeping the original text beside them as
+- parses the text dates (``'YYYY-MM-DD'``, the columns totes/tables.py declares ``text_date``) into ``date`` columns, keeping the original text beside them as
   ``<column>_text`` so that an unparsable value is reported with what it was, never nulled silently;
 - splits ``created_at`` and ``last_updated`` into the date and time-of-day columns the warehouse wants
   (times as ``'HH:mm:ss.SSS'`` text: Spark has no time type), keeping the timestamps for ordering versions;
@@ -21,13 +21,6 @@ from pyspark.sql import functions as F
 
 from totes.tables import SourceTable
 
-# Columns the source stores as TEXT although they hold dates.
-TEXT_DATE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "sales_order": ("agreed_delivery_date", "agreed_payment_date"),
-    "purchase_order": ("agreed_delivery_date", "agreed_payment_date"),
-    "payment": ("payment_date",),
-}
-TEXT_TYPES = {"text", "varchar(3)", '"PaymentTypeName"', '"TransactionType"'}
 # \z, not $: in Java's regex $ also matches before a final line break, which then reaches to_date and fails.
 ISO_DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}\z"
 TIME_OF_DAY_FORMAT = "HH:mm:ss.SSS"
@@ -56,24 +49,22 @@ def staged_columns(table: SourceTable) -> list[str]:
     columns = []
     for column in table.columns:
         columns.append(column.name)
-        if column.name in TEXT_DATE_COLUMNS.get(table.name, ()):
+        if column.text_date:
             columns.append(f"{column.name}_text")
     return columns + ["created_date", "created_time", "last_updated_date", "last_updated_time"]
 
 
 def stage(table: SourceTable):
     """The staging transform of one source table: ``df.transform(stage(SALES_ORDER))``."""
-    text_dates = TEXT_DATE_COLUMNS.get(table.name, ())
-
     def stage_table(source_df: DataFrame) -> DataFrame:
         expressions = []
         for column in table.columns:
             value = F.col(column.name)
-            if column.pg_type in TEXT_TYPES:
+            if column.is_text:
                 value = trimmed(value)
                 if column.nullable:
                     value = blank_as_null(value)
-            if column.name in text_dates:
+            if column.text_date:
                 expressions.append(value.alias(f"{column.name}_text"))
                 value = parsed_iso_date(value)
             expressions.append(value.alias(column.name))
@@ -93,11 +84,9 @@ def unstage(table: SourceTable, keep: tuple[str, ...] = ()):
 
     Used to hold quarantined rows in the form they were ingested in, so a later run re-stages them as new.
     """
-    text_dates = TEXT_DATE_COLUMNS.get(table.name, ())
-
     def to_ingested(staged_df: DataFrame) -> DataFrame:
         return staged_df.select(*(
-            F.col(f"{column.name}_text").alias(column.name) if column.name in text_dates else F.col(column.name)
+            F.col(f"{column.name}_text").alias(column.name) if column.text_date else F.col(column.name)
             for column in table.columns
         ), *keep)
 
