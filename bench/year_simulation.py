@@ -54,7 +54,7 @@ from totes.maintenance import compact, expire_snapshots, load_maintenance
 from totes.settings import PROCESSED_CATALOG_SECRET_ID
 from totes.star import DIM_DATE, FACT_PAYMENT, FACT_PURCHASE_ORDER, FACT_SALES_ORDER, FACTS, StarTable, star_table
 from totes.transform.dimensions import dim_date
-from totes.transform.run import in_parallel
+from totes.transform.commits import in_parallel
 from totes.warehouse.batch import TableChanges, read_changes
 
 CATALOG_DATABASE = "bench_processed"

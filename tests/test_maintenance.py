@@ -139,7 +139,7 @@ def test_a_policy_that_would_lose_what_the_pipeline_needs_is_refused(change, mes
 
 def test_the_definition_lists_every_table_the_transformation_creates_and_nothing_else():
     from totes.transform.quality import FACT_SOURCE_TABLES
-    from totes.transform.run import LOOKUP_TABLES, current_state_table, quarantine_table
+    from totes.transform.commits import LOOKUP_TABLES, current_state_table, quarantine_table
 
     created = ([table.name for table in WAREHOUSE_TABLES] + [quarantine_table(name) for name in FACT_SOURCE_TABLES]
                + [current_state_table(name) for name in LOOKUP_TABLES])

@@ -29,7 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import pytest
 
 import totes.ingest.run
@@ -43,7 +42,7 @@ from totes.secrets import DatabaseCredentials
 from totes.settings import INGEST_JOB_NAME, REPO_DIR
 from totes.source.database import connect as source_connect
 from totes.source.simulator import simulate
-from totes.transform.run import TransformRun
+from totes.transform.dimension_writer import DimensionWriter
 from totes.warehouse.database import connect as warehouse_connect
 from totes.warehouse.errors import WarehouseUnavailableError
 from totes.warehouse.loader import WarehouseLoader
@@ -195,7 +194,7 @@ def _transform_fails_building_dimensions():
     def dimensions(self, *args):
         raise InjectedFault("transform failed after writing its facts")
 
-    return Fault(TransformRun, "_dimensions", dimensions, _injected)
+    return Fault(DimensionWriter, "write_changed", dimensions, _injected)
 
 
 def _load_fails_inside_the_transaction():

@@ -19,7 +19,7 @@ from tests.e2e.conftest import (
 from totes.local.query import named_queries, run_query
 from totes.source.database import connect as source_connect
 from totes.source.simulator import simulate
-from totes.transform import run as transform_run
+from totes.transform import fact_writer
 from totes.warehouse.database import connect as warehouse_connect
 
 pytestmark = pytest.mark.slow
@@ -47,7 +47,7 @@ def test_deltas_checking_big_parents_only_where_they_refer_to_them_match_the_sou
                                                                                           monkeypatch):
     # The threshold of a 5-million-row source, scaled to this one: every lookup table is a "big" parent, so each
     # delta's facts check their foreign keys against the keys they refer to only, read from the current state.
-    monkeypatch.setattr(transform_run, "BIG_PARENT_ROWS", 1)
+    monkeypatch.setattr(fact_writer, "BIG_PARENT_ROWS", 1)
     source, warehouse, run_workflow = pipeline
     versions_seen = {fact: set() for fact in VERSIONS_IN_SOURCE}
     run_workflow()

@@ -13,11 +13,12 @@ from pyspark.sql import functions as F
 
 from tests.transform.conftest import base_rows, ts
 from totes.bookmarks import JobBookmark
+from totes.iceberg import current_snapshot
 from totes.star import DIMENSIONS, FACTS, STAR_TABLES, WAREHOUSE_TABLES
+from totes.transform import fact_writer
 from totes.transform.contracts import (BlankDimensionValueError, InputReadError, InputSchemaError,
-                                       MandatoryDimensionEmptyError)
-from totes.transform import run as transform_run
-from totes.transform.run import TransformRun
+                                       MandatoryDimensionEmptyError, TableCommitError)
+from totes.transform.dimension_writer import DimensionWriter
 
 
 def _types(df):
@@ -194,15 +195,15 @@ def test_a_corrected_copy_of_the_same_version_wins_in_the_current_state(transfor
 
 
 def test_a_small_batch_checks_big_parents_only_where_it_refers_to_them(transform, monkeypatch):
-    monkeypatch.setattr(transform_run, "BIG_PARENT_ROWS", 3)  # "big": the 3 transactions, 4 payment types
+    monkeypatch.setattr(fact_writer, "BIG_PARENT_ROWS", 3)  # "big": the 3 transactions, 4 payment types
     narrowed = {}
-    verdicts = transform_run.with_quality_verdicts
+    verdicts = fact_writer.with_quality_verdicts
 
     def recording_verdicts(table, parents, currencies, narrowed_parents):
         narrowed[table] = narrowed_parents
         return verdicts(table, parents, currencies, narrowed_parents)
 
-    monkeypatch.setattr(transform_run, "with_quality_verdicts", recording_verdicts)
+    monkeypatch.setattr(fact_writer, "with_quality_verdicts", recording_verdicts)
     transform.ingest(base_rows())
     transform.run()
     new_payments = {"payment": [(4, ts(), ts(30), 3, 2, Decimal("10.00"), 3, 3, False, "2024-11-09", 1, 2),
@@ -215,7 +216,7 @@ def test_a_small_batch_checks_big_parents_only_where_it_refers_to_them(transform
     assert result.tables["fact_payment"].rows == 1
     assert [(row.payment_id, row.quarantine_reason) for row in transform.quarantine("payment")] == [
         (5, "transaction_id 99 has no transaction row")]
-    monkeypatch.setattr(transform_run, "SMALL_BATCH_ROWS", 1)  # a batch bigger than this narrows nothing
+    monkeypatch.setattr(fact_writer, "SMALL_BATCH_ROWS", 1)  # a batch bigger than this narrows nothing
     transform.ingest({"payment": [(6, ts(), ts(40), 1, 2, Decimal("1.00"), 1, 1, False, "2024-11-09", 1, 2),
                                   (7, ts(), ts(40), 2, 2, Decimal("1.00"), 1, 1, False, "2024-11-09", 1, 2)]})
     transform.run()
@@ -320,18 +321,18 @@ def test_a_failed_run_keeps_the_bookmark_and_the_rerun_processes_the_same_input(
     bookmark = transform.bookmark_text()
     new_input = transform.ingest({"sales_order": [(3, ts(5), ts(5), 1, 1, 1, 10, Decimal("2.50"), 1,
                                                    "2024-11-10", "2024-11-11", 1)]})
-    original = TransformRun._dimensions
+    original = DimensionWriter.write_changed
 
     def fail(self, *args):
         raise OSError("disk full (injected)")
 
-    monkeypatch.setattr(TransformRun, "_dimensions", fail)
+    monkeypatch.setattr(DimensionWriter, "write_changed", fail)
     with pytest.raises(OSError, match="injected"):
         transform.run()
     assert transform.bookmark_text() == bookmark
     assert len(transform.manifests()) == 1
 
-    monkeypatch.setattr(TransformRun, "_dimensions", original)
+    monkeypatch.setattr(DimensionWriter, "write_changed", original)
     rerun = transform.run()
     assert rerun.inputs == [new_input]
     assert _keys(transform.table("fact_sales_order"), ["sales_order_id"]) == [(1,), (2,), (3,)]
@@ -436,11 +437,11 @@ def test_a_refused_commit_names_the_table_leaves_it_at_its_snapshot_and_the_reru
                      f"EXECUTE FUNCTION {trigger}()")
         conn.commit()
     try:
-        with pytest.raises(transform_run.TableCommitError, match="the commit to fact_payment failed") as raised:
+        with pytest.raises(TableCommitError, match="the commit to fact_payment failed") as raised:
             transform.run()
         assert "commit refused (injected)" in str(raised.value) or "fact_payment" in str(raised.value)
         assert transform.table("fact_payment", first).count() == 3
-        snapshot = transform_run.current_snapshot(transform.spark, transform.catalog.table("fact_payment"))
+        snapshot = current_snapshot(transform.spark, transform.catalog.table("fact_payment"))
         assert snapshot.snapshot_id == first.tables["fact_payment"].details["snapshot_id"]
         assert len(transform.manifests()) == 1
     finally:

@@ -23,7 +23,7 @@ import psycopg
 from totes import settings
 from totes.iceberg import ProcessedCatalog
 from totes.secrets import get_database_credentials
-from totes.transform.run import LOOKUP_TABLES, current_state_table
+from totes.transform.commits import LOOKUP_TABLES, current_state_table
 
 NAMED_QUERIES_DIR = settings.REPO_DIR / "sql" / "athena"
 # The transformation's own state, not part of what readers query.
