@@ -123,7 +123,10 @@ def run(mode: str, out: Path, keep: bool, parts: tuple[str, ...] = PARTS) -> dic
     os.environ.setdefault("TOTES_JARS_DIR", str(REPO_DIR / ".local" / "jars"))
     env = BenchEnv(SCRATCH_DIR / f"year_{mode}")
     partial = out / "tmp" / f"year_of_runs_{mode}.json"
-    report: dict = json.loads(partial.read_text()) if partial.exists() and set(parts) != set(PARTS) else {}
+    # The other part's figures: from this mode's last partial run, or else from its published report (a fresh
+    # clone has only that).
+    previous = partial if partial.exists() else out / "year_of_runs.json"
+    report: dict = json.loads(previous.read_text()) if previous.exists() and set(parts) != set(PARTS) else {}
     report.update({"mode": mode, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
                    "machine": machine(), "before_iceberg_ref": BEFORE_ICEBERG_REF})
     started = time.monotonic()
