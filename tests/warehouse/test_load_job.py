@@ -12,6 +12,7 @@ from totes.bookmarks import JobBookmark, reset_bookmark
 from totes.iceberg import read_table
 from totes.settings import LOAD_JOB_NAME
 from totes.star import FACT_PAYMENT, STAR_TABLES, star_table
+from totes.warehouse.batch import TableChanges, _changed_rows
 
 from tests.warehouse.conftest import (
     FIRST,
@@ -252,3 +253,26 @@ def test_pause_loads_from_the_bookmark_without_moving_it(loaded_once):
     assert _counts(second)["fact_payment"] == (2, 0, 0, 2)
     assert loaded_once.bookmark_text() == bookmark_before
 
+
+
+def _snapshot(library, run_id: str, table_name: str) -> int:
+    return library.manifests[run_id].tables[table_name].details["snapshot_id"]
+
+
+def test_commits_that_only_appended_are_read_from_the_files_they_added_and_rewrites_from_the_changelog(
+        loaded_once):
+    spark, library = loaded_once.spark, loaded_once.library
+    catalog = processed_catalog(loaded_once.zone.uri)
+    sales_orders = star_table("fact_sales_order")
+    appended = TableChanges(sales_orders, _snapshot(library, FIRST, sales_orders.name),
+                            _snapshot(library, OVERLAP, sales_orders.name))
+
+    appended_df = _changed_rows(spark, catalog, appended)
+
+    assert "_change_type" not in appended_df.columns  # no changelog planned
+    assert [row.sales_order_id for row in appended_df.collect()] == [4]  # OVERLAP's new version only
+    staff = star_table("dim_staff")
+    rewritten = TableChanges(staff, _snapshot(library, FIRST, staff.name), _snapshot(library, UPDATE, staff.name))
+    rewritten_df = _changed_rows(spark, catalog, rewritten)
+    assert "_change_type" in rewritten_df.columns
+    assert [row.staff_id for row in rewritten_df.collect()] == [1]  # the moved staff member, not its file's rows

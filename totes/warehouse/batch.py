@@ -4,7 +4,8 @@ The transformation commits each run with a manifest (``_manifests/totesys-transf
 processed zone) naming the Iceberg snapshot of every processed table the run left (README, "The processed
 zone"). The load job's bookmark holds the snapshot of each table it last loaded. A batch reads, per table, the
 changes between the two: Iceberg's changelog of the commits in between, of which the rows inserted (a new row,
-or the new content of a row rewritten) are what the warehouse merges; snapshots of commits a killed transform
+or the new content of a row rewritten) are what the warehouse merges (when those commits only appended, as a fact's
+usually do, an incremental scan of the files they added); snapshots of commits a killed transform
 run made after its last manifest are never read.
 
 Several transform runs can be waiting (the load job failed or did not run meanwhile): the newest manifest's
@@ -113,6 +114,17 @@ def _in_history(spark: SparkSession, identifier: str, loaded: int, target: int) 
         table, target, loaded)
 
 
+def _only_appends(spark: SparkSession, identifier: str, loaded: int, target: int) -> bool:
+    """Whether every commit after the loaded snapshot up to the target only added data files."""
+    jvm = spark.sparkContext._jvm
+    table = jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, identifier)
+    snapshots = jvm.org.apache.iceberg.util.SnapshotUtil.ancestorsBetween(table, target, loaded).iterator()
+    while snapshots.hasNext():
+        if snapshots.next().operation() != "append":
+            return False
+    return True
+
+
 def _changed_rows(spark: SparkSession, catalog: ProcessedCatalog, changes: TableChanges) -> DataFrame:
     """The rows committed after the loaded snapshot up to the target: each key's newest inserted row."""
     table = changes.table
@@ -125,6 +137,12 @@ def _changed_rows(spark: SparkSession, catalog: ProcessedCatalog, changes: Table
                           "reading the table whole", logging.WARNING, table=table.name,
                   loaded_snapshot=changes.loaded_snapshot, target_snapshot=changes.target_snapshot)
         return whole.load(identifier)
+    if _only_appends(spark, identifier, changes.loaded_snapshot, changes.target_snapshot):
+        # Commits that only added files (a fact's insert-only MERGE, the usual delta): Iceberg's incremental
+        # scan reads just those files, with no changelog to plan and no window over it. A version is appended
+        # once (the transformation's MERGE inserts only keys the table lacks), so there is nothing to collapse.
+        return (spark.read.format("iceberg").option("start-snapshot-id", str(changes.loaded_snapshot))
+                .option("end-snapshot-id", str(changes.target_snapshot)).load(identifier))
     view = f"changes_{uuid.uuid4().hex}"
     # Copy-on-write rewrites whole files: the changelog drops the rows a rewrite carried over unchanged, so
     # what is left inserted is each commit's new rows and the new content of the rows it changed.
