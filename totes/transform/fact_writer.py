@@ -46,9 +46,13 @@ class FactWriter:
         self.inputs = inputs
         self.current_rows = current_rows
 
-    def write(self, fact_source: str, batch_df: DataFrame | None, current: dict[str, DataFrame],
+    def write(self, fact_source: str, batch_df: DataFrame | None, parent_keys: dict[str, DataFrame],
               currency_df: DataFrame) -> dict[str, TableOutput]:
-        """The fact table of one source table and its quarantine; {} when there is nothing to judge."""
+        """The fact table of one source table and its quarantine; {} when there is nothing to judge.
+
+        ``parent_keys``: every key of each parent table (column ``<parent>_id``); ``currency_df``: the staged
+        currencies with their ISO 4217 names (:func:`totes.transform.dimensions.with_currency_names`).
+        """
         started = time.monotonic()
         fact, build = FACT_BUILDERS[fact_source]
         table = source_table(fact_source)
@@ -65,8 +69,6 @@ class FactWriter:
                              .transform(one_row_per_version(table, newer_first=NEWER)))
         else:
             candidates_df = batch_df if batch_df is not None else pending_df
-        parent_keys = {parent: current[parent].select(f"{parent}_id")
-                       for _, parent in FACT_PARENTS[fact_source] if parent != "currency"}
         corrects_versions = self.inputs.corrects_versions(fact_source)
         judged_df = (candidates_df.transform(stage(table))
                      .transform(with_quality_verdicts(fact_source, parent_keys, currency_df,

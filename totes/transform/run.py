@@ -145,22 +145,33 @@ class TransformRun:
         return TransformResult(self.run_id, manifest_key, manifest.inputs, ordered)
 
     def _write_tables(self, inputs: InputBatches, state: TransformState) -> dict[str, TableOutput]:
-        """Every table the inputs change, in the order that keeps each commit consistent with the ones before:
-        the current state, the facts (judged against it), the dimensions, the calendar, the deletions."""
+        """Every table the inputs change: the current state and the facts (judged against the keys the current
+        state holds with the batch's) side by side, then the dimensions (from the merged current state), the
+        calendar and the deletions."""
         commits = RunCommits(self.spark, self.catalog, self.run_id, inputs.last_run_id)
         # Opening a parquet input is a driver round trip (listing, footers): the tables open side by side.
         names = LOOKUP_TABLES + FACT_SOURCE_TABLES
         batches = dict(zip(names, in_parallel(inputs.read, names)))
-        current_state = CurrentState(commits)
-        changed = current_state.update(inputs, batches)
-        current = {name: df.transform(stage(source_table(name))) for name, df in current_state.read().items()}
-        currency_df = current["currency"].transform(dims.with_currency_names(dims.iso_4217_currencies(self.spark)))
+        current_state = CurrentState(commits, inputs, batches)
+        parent_keys = current_state.keys()
         facts = FactWriter(commits, inputs, current_state.rows)
+        iso_currencies_df = dims.iso_4217_currencies(self.spark)
+        fact_currency_df = (current_state.with_batch("currency").transform(stage(source_table("currency")))
+                            .transform(dims.with_currency_names(iso_currencies_df)))
+        # The facts need only the keys their parents will hold (known now), the dimensions the merged rows: the
+        # current state's MERGE runs beside the facts, the dimensions after both.
+        changed: set[str] = set()
         outputs: dict[str, TableOutput] = {}
-        for fact_outputs in in_parallel(
-                lambda fact_source: facts.write(fact_source, batches[fact_source], current, currency_df),
-                FACT_SOURCE_TABLES):
-            outputs.update(fact_outputs)
+
+        def step(name: str) -> None:
+            if name == "current state":
+                changed.update(current_state.update())
+            else:
+                outputs.update(facts.write(name, batches[name], parent_keys, fact_currency_df))
+
+        in_parallel(step, ("current state", *FACT_SOURCE_TABLES))
+        current = {name: df.transform(stage(source_table(name))) for name, df in current_state.read().items()}
+        currency_df = current["currency"].transform(dims.with_currency_names(iso_currencies_df))
         dimension_writer = DimensionWriter(commits)
         outputs.update(dimension_writer.write_changed(changed, current, currency_df, batches))
         calendar = dimension_writer.write_calendar(state.date_range, outputs)
